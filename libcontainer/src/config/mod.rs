@@ -1,0 +1,83 @@
+//! Loading config.json once and validating it, with errors that name the field.
+
+mod mount_opts;
+mod validate;
+
+use std::path::{Path, PathBuf};
+
+pub use mount_opts::{MountOptions, Propagation};
+use oci_spec::runtime::{LinuxNamespaceType, Spec};
+
+use crate::error::{Error, IoContext, Result};
+
+/// A validated bundle: its absolute path, its absolute rootfs and the parsed spec.
+#[derive(Debug, Clone)]
+pub struct Bundle {
+    /// The bundle directory, absolute.
+    pub path: PathBuf,
+    /// The root filesystem, absolute.
+    pub rootfs: PathBuf,
+    /// The parsed config.json.
+    pub spec: Spec,
+}
+
+impl Bundle {
+    /// Read `<bundle>/config.json`, parse it and validate it.
+    pub fn load(bundle: &Path) -> Result<Bundle> {
+        let path = std::path::absolute(bundle).path(bundle)?;
+        let meta = std::fs::metadata(&path).path(&path)?;
+        if !meta.is_dir() {
+            return Err(Error::Invalid {
+                field: "bundle".into(),
+                msg: format!("{} is not a directory", path.display()),
+            });
+        }
+        let cfg = path.join("config.json");
+        let text = std::fs::read_to_string(&cfg).path(&cfg)?;
+        let spec: Spec = serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: cfg.clone(),
+            msg: format!("invalid JSON: {e}"),
+        })?;
+        let root = spec.root().as_ref().ok_or_else(|| Error::Invalid {
+            field: "root".into(),
+            msg: "missing".into(),
+        })?;
+        let rootfs = path.join(root.path());
+        let rootfs = std::fs::canonicalize(&rootfs).map_err(|e| Error::Invalid {
+            field: "root.path".into(),
+            msg: format!("{}: {e}", rootfs.display()),
+        })?;
+        let bundle = Bundle { path, rootfs, spec };
+        validate::validate(&bundle)?;
+        Ok(bundle)
+    }
+
+    /// The namespace entry of `typ`, if the config lists one.
+    pub fn namespace(&self, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
+        namespace_of(&self.spec, typ)
+    }
+}
+
+/// The namespace entry of `typ` in `spec`, if listed.
+pub fn namespace_of(spec: &Spec, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
+    spec.linux()
+        .as_ref()?
+        .namespaces()
+        .as_ref()?
+        .iter()
+        .find(|n| n.typ() == typ)
+}
+
+/// The kernel's name of a namespace type, as in /proc/PID/ns/NAME.
+pub fn ns_proc_name(typ: LinuxNamespaceType) -> &'static str {
+    match typ {
+        LinuxNamespaceType::Mount => "mnt",
+        LinuxNamespaceType::Cgroup => "cgroup",
+        LinuxNamespaceType::Uts => "uts",
+        LinuxNamespaceType::Ipc => "ipc",
+        LinuxNamespaceType::User => "user",
+        LinuxNamespaceType::Pid => "pid",
+        LinuxNamespaceType::Network => "net",
+        LinuxNamespaceType::Time => "time",
+    }
+}

@@ -1,0 +1,233 @@
+//! The on-disk state of one container: `<root>/<id>/state.json`, written
+//! atomically, and the status derived from it and the live process.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::os::fd::AsRawFd;
+use std::path::{Path, PathBuf};
+
+use nix::fcntl::{flock, FlockArg};
+use nix::unistd::Pid;
+use oci_spec::runtime::Spec;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, IoContext, Result};
+use crate::procfs;
+
+/// Where a container is in its lifecycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// `create` is still running.
+    Creating,
+    /// Built, init waiting for `start`.
+    Created,
+    /// The user process runs.
+    Running,
+    /// Frozen (needs the cgroup manager).
+    Paused,
+    /// The init process has exited.
+    Stopped,
+}
+
+impl Status {
+    /// The name runc prints.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Creating => "creating",
+            Status::Created => "created",
+            Status::Running => "running",
+            Status::Paused => "paused",
+            Status::Stopped => "stopped",
+        }
+    }
+}
+
+impl std::fmt::Display for Status {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What skiff records about a container between commands.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct State {
+    /// The container id.
+    pub id: String,
+    /// Host pid of the init process.
+    pub pid: i32,
+    /// Start time of the init process, to detect pid reuse.
+    pub pid_start: u64,
+    /// The bundle directory.
+    pub bundle: PathBuf,
+    /// The rootfs directory.
+    pub rootfs: PathBuf,
+    /// When the container was created (RFC 3339).
+    pub created: String,
+    /// The user that created it.
+    pub owner: String,
+    /// The config the container was created from.
+    pub config: Spec,
+}
+
+impl State {
+    /// The annotations of the config, empty if none.
+    pub fn annotations(&self) -> HashMap<String, String> {
+        self.config.annotations().clone().unwrap_or_default()
+    }
+
+    /// The init pid.
+    pub fn init_pid(&self) -> Pid {
+        Pid::from_raw(self.pid)
+    }
+}
+
+/// The directory holding all containers' state (`--root`).
+#[derive(Debug, Clone)]
+pub struct StateRoot {
+    path: PathBuf,
+}
+
+/// The file in a container's dir that init blocks on until `start`.
+pub const EXEC_FIFO: &str = "exec.fifo";
+const STATE_FILE: &str = "state.json";
+
+/// Check that `id` is safe to use as a directory name, as runc does.
+pub fn validate_id(id: &str) -> Result<()> {
+    let ok = !id.is_empty()
+        && id != "."
+        && id != ".."
+        && id.len() <= 1024
+        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::BadId(id.to_string()))
+    }
+}
+
+impl StateRoot {
+    /// Use `path` as the state root, creating it (mode 0700) if missing.
+    pub fn open(path: &Path) -> Result<StateRoot> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).path(path)?;
+        Ok(StateRoot { path: path.to_path_buf() })
+    }
+
+    /// The directory of container `id`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.path.join(id)
+    }
+
+    /// Reserve `id`: create its directory, failing if it exists.
+    pub fn reserve(&self, id: &str) -> Result<PathBuf> {
+        use std::os::unix::fs::DirBuilderExt;
+        validate_id(id)?;
+        let dir = self.dir(id);
+        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
+            Ok(()) => Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists(id.to_string())),
+            Err(e) => Err(Error::Io { path: dir, source: e }),
+        }
+    }
+
+    /// Take the exclusive lock of container `id`, which must exist.
+    pub fn lock(&self, id: &str) -> Result<Lock> {
+        validate_id(id)?;
+        let dir = self.dir(id);
+        let file = File::open(&dir).map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotExist(id.to_string()),
+            _ => Error::Io { path: dir.clone(), source: e },
+        })?;
+        flock(file.as_raw_fd(), FlockArg::LockExclusive).map_err(|e| Error::Io {
+            path: dir,
+            source: e.into(),
+        })?;
+        Ok(Lock { _file: file })
+    }
+
+    /// Load the state of container `id`.
+    pub fn load(&self, id: &str) -> Result<State> {
+        validate_id(id)?;
+        let path = self.dir(id).join(STATE_FILE);
+        let text = match std::fs::read_to_string(&path) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.to_string())),
+            Err(e) => return Err(Error::Io { path, source: e }),
+        };
+        serde_json::from_str(&text).map_err(|e| Error::BadState {
+            id: id.to_string(),
+            path,
+            msg: e.to_string(),
+        })
+    }
+
+    /// Write the state atomically (temp file, fsync, rename).
+    pub fn save(&self, state: &State) -> Result<()> {
+        use std::io::Write;
+        let dir = self.dir(&state.id);
+        let tmp = dir.join(".state.json.tmp");
+        let data = serde_json::to_vec(state).map_err(|e| Error::BadState {
+            id: state.id.clone(),
+            path: tmp.clone(),
+            msg: e.to_string(),
+        })?;
+        let mut f = File::create(&tmp).path(&tmp)?;
+        f.write_all(&data).path(&tmp)?;
+        f.sync_all().path(&tmp)?;
+        std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)
+    }
+
+    /// Ids of every container under this root, sorted.
+    pub fn ids(&self) -> Result<Vec<String>> {
+        let mut ids: Vec<String> = std::fs::read_dir(&self.path)
+            .path(&self.path)?
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Remove the directory of `id` and everything in it.
+    pub fn remove(&self, id: &str) -> Result<()> {
+        let dir = self.dir(id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: dir, source: e }),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The status of a container from its state and the live process.
+pub fn status_of(root: &StateRoot, state: &State) -> Status {
+    if !procfs::is_alive(state.init_pid(), state.pid_start) {
+        return Status::Stopped;
+    }
+    if root.dir(&state.id).join(EXEC_FIFO).exists() {
+        Status::Created
+    } else {
+        Status::Running
+    }
+}
+
+/// Held while a command changes a container; released on drop.
+pub struct Lock {
+    _file: File,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids() {
+        for good in ["a", "abc-1_2.3+x", "A.b"] {
+            assert!(validate_id(good).is_ok(), "{good}");
+        }
+        for bad in ["", ".", "..", "a/b", "../x", "a b", "x\n"] {
+            assert!(validate_id(bad).is_err(), "{bad:?}");
+        }
+    }
+}

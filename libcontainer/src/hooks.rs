@@ -1,0 +1,119 @@
+//! Running OCI hooks: the state JSON on stdin, the hook's own env, its timeout.
+
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::{Hook, Hooks};
+
+use crate::error::{Error, Result};
+
+/// The six hook kinds, in lifecycle order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Deprecated, run with createRuntime.
+    Prestart,
+    /// In the runtime namespace, after the namespaces and mounts exist.
+    CreateRuntime,
+    /// In the container's namespaces, before pivot_root.
+    CreateContainer,
+    /// In the container, before the user process is executed.
+    StartContainer,
+    /// After the user process started, before `start` returns.
+    Poststart,
+    /// After the container is deleted.
+    Poststop,
+}
+
+impl Kind {
+    /// The name used in config.json.
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Prestart => "prestart",
+            Kind::CreateRuntime => "createRuntime",
+            Kind::CreateContainer => "createContainer",
+            Kind::StartContainer => "startContainer",
+            Kind::Poststart => "poststart",
+            Kind::Poststop => "poststop",
+        }
+    }
+
+    fn of(self, hooks: &Hooks) -> &Option<Vec<Hook>> {
+        #[allow(deprecated)]
+        match self {
+            Kind::Prestart => hooks.prestart(),
+            Kind::CreateRuntime => hooks.create_runtime(),
+            Kind::CreateContainer => hooks.create_container(),
+            Kind::StartContainer => hooks.start_container(),
+            Kind::Poststart => hooks.poststart(),
+            Kind::Poststop => hooks.poststop(),
+        }
+    }
+}
+
+/// Run every hook of `kind` in order, stopping at the first failure.
+pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
+    for hook in hooks.and_then(|h| kind.of(h).as_ref()).into_iter().flatten() {
+        run_one(hook, kind, state_json)?;
+    }
+    Ok(())
+}
+
+/// Does the config have any hook of `kind`?
+pub fn any(hooks: Option<&Hooks>, kind: Kind) -> bool {
+    hooks.and_then(|h| kind.of(h).as_ref()).is_some_and(|v| !v.is_empty())
+}
+
+fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
+    let err = |msg: String| Error::Hook {
+        kind: kind.name(),
+        path: hook.path().clone(),
+        msg,
+    };
+    let mut cmd = Command::new(hook.path());
+    let args = hook.args().clone().unwrap_or_default();
+    if let Some((arg0, rest)) = args.split_first() {
+        cmd.arg0(arg0).args(rest);
+    }
+    cmd.env_clear();
+    for kv in hook.env().iter().flatten() {
+        if let Some((k, v)) = kv.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook may exit without reading its stdin: a broken pipe is not an error.
+        let _ = stdin.write_all(state_json.as_bytes());
+    }
+    let timeout = hook.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
+    let started = Instant::now();
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) => {}
+            Err(e) => return Err(err(format!("wait: {e}"))),
+        }
+        if let Some(t) = timeout {
+            if started.elapsed() >= t {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(err(format!("timed out after {}s", t.as_secs())));
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    if status.success() {
+        return Ok(());
+    }
+    let mut stderr = String::new();
+    if let Some(mut e) = child.stderr.take() {
+        use std::io::Read;
+        let _ = e.read_to_string(&mut stderr);
+    }
+    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
+    let detail = if first.is_empty() { String::new() } else { format!(": {first}") };
+    Err(err(format!("failed with {status}{detail}")))
+}

@@ -1,0 +1,86 @@
+//! Reading facts about processes from /proc: start time, liveness, namespaces.
+
+use std::path::PathBuf;
+
+use nix::unistd::Pid;
+
+/// What /proc/PID/stat says about a process that matters to skiff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcStat {
+    /// The one-letter state (`R`, `S`, `Z`, ...).
+    pub state: char,
+    /// Start time in clock ticks since boot (field 22): with the pid it
+    /// identifies a process across pid reuse.
+    pub start_time: u64,
+}
+
+/// Read /proc/PID/stat, or `None` if the process does not exist.
+pub fn stat(pid: Pid) -> Option<ProcStat> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    parse_stat(&text)
+}
+
+fn parse_stat(text: &str) -> Option<ProcStat> {
+    // The command name may contain spaces and parentheses: split after the last ')'.
+    let rest = &text[text.rfind(')')? + 2..];
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    // rest starts at field 3; start time is field 22.
+    let start_time = fields.nth(18)?.parse().ok()?;
+    Some(ProcStat { state, start_time })
+}
+
+/// Is the process `pid` the one that started at `start_time`, and not a zombie?
+pub fn is_alive(pid: Pid, start_time: u64) -> bool {
+    matches!(stat(pid), Some(s) if s.start_time == start_time && s.state != 'Z' && s.state != 'X')
+}
+
+/// The inode of /proc/PID/ns/NAME, which identifies the namespace.
+pub fn ns_inode(pid: &str, name: &str) -> Option<u64> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).ok().map(|m| m.ino())
+}
+
+/// All pids (host view) whose pid namespace is the one of `pid`.
+pub fn pids_in_pid_ns_of(pid: Pid) -> Vec<Pid> {
+    let Some(target) = ns_inode(&pid.to_string(), "pid") else {
+        return Vec::new();
+    };
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let mut pids: Vec<Pid> = dir
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| ns_inode(&p.to_string(), "pid") == Some(target))
+        .map(Pid::from_raw)
+        .collect();
+    pids.sort();
+    pids
+}
+
+/// /proc/PID/root of a process: its root directory, as seen from the host.
+pub fn root_of(pid: Pid) -> PathBuf {
+    PathBuf::from(format!("/proc/{pid}/root"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stat_with_odd_comm() {
+        let line = "42 (a) b (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 123456 1000 10";
+        let s = parse_stat(line).unwrap();
+        assert_eq!(s.state, 'S');
+        assert_eq!(s.start_time, 123456);
+    }
+
+    #[test]
+    fn our_own_process() {
+        let me = Pid::this();
+        let s = stat(me).unwrap();
+        assert!(is_alive(me, s.start_time));
+        assert!(!is_alive(me, s.start_time + 1));
+    }
+}

@@ -1,1 +1,28 @@
+//! libcontainer: skiff's container library.
+//!
+//! It takes an OCI bundle (runtime-spec 1.2) through its whole lifecycle:
+//! [`container::create`], [`container::start`], [`container::kill`],
+//! [`container::delete`] and [`container::exec`]. The `skiff` CLI and the
+//! containerd shim are thin callers of this API.
 
+pub mod cgroups;
+pub mod config;
+pub mod container;
+pub mod error;
+pub mod features;
+pub mod hooks;
+pub mod procfs;
+pub mod signal;
+pub mod timefmt;
+pub mod user;
+
+mod process;
+mod rootfs;
+mod security;
+mod sys;
+
+pub use error::{Error, Result};
+pub use security::exeseal;
+
+/// The runtime-spec version skiff implements.
+pub const OCI_VERSION: &str = "1.2.0";

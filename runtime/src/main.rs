@@ -1,1 +1,64 @@
-fn main() {}
+//! `skiff`: an OCI container runtime with runc's command line.
+
+mod commands;
+mod logging;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+const VERSION: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    "\ncommit: ",
+    env!("SKIFF_COMMIT"),
+    "\nspec: 1.2.0"
+);
+
+/// The global flags, named as runc names them.
+#[derive(Debug, Parser)]
+#[command(name = "skiff", version = VERSION, about = "skiff: a fast, small OCI container runtime (drop-in for runc)")]
+struct Cli {
+    /// Directory for the containers' state.
+    #[arg(long, global = true, default_value = "/run/skiff")]
+    root: PathBuf,
+    /// Write log lines to this file instead of stderr.
+    #[arg(long, global = true)]
+    log: Option<PathBuf>,
+    /// Log line format.
+    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    log_format: logging::Format,
+    /// Log debug messages.
+    #[arg(long, global = true)]
+    debug: bool,
+    /// Use systemd for cgroups (accepted; the cgroup manager is not built yet).
+    #[arg(long = "systemd-cgroup", global = true)]
+    systemd_cgroup: bool,
+    /// Rootless mode: auto, true or false.
+    #[arg(long, global = true, default_value = "auto")]
+    rootless: String,
+    #[command(subcommand)]
+    cmd: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("skiff: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    if cli.systemd_cgroup {
+        tracing::debug!("--systemd-cgroup: no cgroup manager yet, ignored");
+    }
+    tracing::debug!(rootless = cli.rootless.as_str(), "starting");
+    match commands::run(cli.cmd, &cli.root) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            log.fatal(&e);
+            ExitCode::from(1)
+        }
+    }
+}

@@ -14,11 +14,11 @@ mod runtime;
 
 pub use bundle::{default_config, Bundle};
 pub use checks::{
-    assert_clean_failure, assert_no_leftovers, cap_mask, hex_mask, leftovers, ns_inode,
-    parse_status, CAPS,
+    assert_clean_failure, assert_error_line, assert_no_leftovers, cap_mask, hex_mask, leftovers,
+    ns_inode, parse_status, CAPS,
 };
-pub use console::{read_pty_until_eof, ConsoleSocket};
-pub use runtime::{Runtime, DEFAULT_TIMEOUT};
+pub use console::{read_pty_until_eof, write_fd_all, ConsoleSocket};
+pub use runtime::{Runtime, Spawned, DEFAULT_TIMEOUT};
 
 use std::fs;
 use std::io::Read;

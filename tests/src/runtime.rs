@@ -62,6 +62,21 @@ impl Runtime {
         cmd
     }
 
+    /// A `Command` running `skiff --root <root> <args...>` through `/bin/sh -c`
+    /// as `<prelude> exec skiff ... <redirections>`, so that the shell can open
+    /// fds that skiff inherits without `CLOEXEC` (e.g. `"3>>/tmp/f 5</etc/hostname"`)
+    /// and set variables that depend on skiff's pid (e.g. `"export LISTEN_PID=$$;"`).
+    pub fn shell_command(&self, prelude: &str, args: &[&str], redirections: &str) -> Command {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.arg("-c")
+            .arg(format!("{prelude} exec \"$0\" \"$@\" {redirections}"))
+            .arg(skiff_bin())
+            .arg("--root")
+            .arg(self.root.path())
+            .args(args);
+        cmd
+    }
+
     /// Runs `skiff --root <root> <args...>` to completion (20 s timeout).
     pub fn skiff(&self, args: &[&str]) -> Output {
         output_with_timeout(&mut self.command(args), DEFAULT_TIMEOUT)

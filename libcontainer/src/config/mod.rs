@@ -5,7 +5,7 @@ mod validate;
 
 use std::path::{Path, PathBuf};
 
-pub use mount_opts::{MountOptions, Propagation};
+pub use mount_opts::{known_options, MountOptions, Propagation};
 use oci_spec::runtime::{LinuxNamespaceType, Spec};
 
 use crate::error::{Error, IoContext, Result};

@@ -19,7 +19,7 @@ pub enum Propagation {
 }
 
 /// The parsed form of one mount's options.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MountOptions {
     /// Flags for mount(2), or to set on a bind mount.
     pub flags: MsFlags,
@@ -35,6 +35,23 @@ pub struct MountOptions {
     pub rec_clr: u64,
     /// Everything else, joined by commas, passed as mount data.
     pub data: String,
+}
+
+/// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
+const MS_NOSYMFOLLOW: MsFlags = MsFlags::from_bits_retain(256);
+
+impl Default for MountOptions {
+    fn default() -> Self {
+        MountOptions {
+            flags: MsFlags::empty(),
+            bind: false,
+            recursive_bind: false,
+            propagation: Vec::new(),
+            rec_set: 0,
+            rec_clr: 0,
+            data: String::new(),
+        }
+    }
 }
 
 impl MountOptions {
@@ -92,7 +109,7 @@ impl MountOptions {
             (MsFlags::MS_NOATIME, sys::MOUNT_ATTR_NOATIME),
             (MsFlags::MS_STRICTATIME, sys::MOUNT_ATTR_STRICTATIME),
             (MsFlags::MS_NODIRATIME, sys::MOUNT_ATTR_NODIRATIME),
-            (MsFlags::MS_NOSYMFOLLOW, sys::MOUNT_ATTR_NOSYMFOLLOW),
+            (MS_NOSYMFOLLOW, sys::MOUNT_ATTR_NOSYMFOLLOW),
         ] {
             if f.contains(flag) {
                 a |= attr;
@@ -126,8 +143,8 @@ fn flag_of(opt: &str) -> Option<(bool, MsFlags)> {
         "norelatime" => (false, MsFlags::MS_RELATIME),
         "strictatime" => (true, MsFlags::MS_STRICTATIME),
         "nostrictatime" => (false, MsFlags::MS_STRICTATIME),
-        "nosymfollow" => (true, MsFlags::MS_NOSYMFOLLOW),
-        "symfollow" => (false, MsFlags::MS_NOSYMFOLLOW),
+        "nosymfollow" => (true, MS_NOSYMFOLLOW),
+        "symfollow" => (false, MS_NOSYMFOLLOW),
         _ => return None,
     })
 }

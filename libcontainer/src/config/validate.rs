@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use oci_spec::runtime::{LinuxNamespaceType, Spec};
+use oci_spec::runtime::LinuxNamespaceType;
 
 use super::Bundle;
 use crate::cgroups;

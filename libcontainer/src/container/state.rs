@@ -3,10 +3,9 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 
-use nix::fcntl::{flock, FlockArg};
+use nix::fcntl::{Flock, FlockArg};
 use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
@@ -139,7 +138,7 @@ impl StateRoot {
             std::io::ErrorKind::NotFound => Error::NotExist(id.to_string()),
             _ => Error::Io { path: dir.clone(), source: e },
         })?;
-        flock(file.as_raw_fd(), FlockArg::LockExclusive).map_err(|e| Error::Io {
+        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| Error::Io {
             path: dir,
             source: e.into(),
         })?;
@@ -214,7 +213,7 @@ pub fn status_of(root: &StateRoot, state: &State) -> Status {
 
 /// Held while a command changes a container; released on drop.
 pub struct Lock {
-    _file: File,
+    _file: Flock<File>,
 }
 
 #[cfg(test)]

@@ -83,14 +83,8 @@ struct OpenHow {
     resolve: u64,
 }
 
-/// `RESOLVE_NO_XDEV`: do not cross mount points.
-pub const RESOLVE_NO_XDEV: u64 = 0x01;
 /// `RESOLVE_NO_MAGICLINKS`: refuse /proc magic links.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
-/// `RESOLVE_NO_SYMLINKS`: refuse all symlinks.
-pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
-/// `RESOLVE_BENEATH`: refuse to leave the starting directory.
-pub const RESOLVE_BENEATH: u64 = 0x08;
 /// `RESOLVE_IN_ROOT`: treat the starting directory as `/` for every lookup.
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
@@ -342,4 +336,35 @@ pub fn pty_number(master: BorrowedFd) -> SysResult<u32> {
         return Err(Errno::last());
     }
     Ok(n)
+}
+
+/// `MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH`: both ends given by fd.
+const MOVE_MOUNT_FDS: u32 = 0x4 | 0x40;
+
+/// `move_mount(2)`: attach the detached mount `from` on top of the file or
+/// directory open at `to`.
+pub fn move_mount(from: BorrowedFd, to: BorrowedFd) -> SysResult<()> {
+    let empty = c"";
+    // SAFETY: both fds are valid for the call and the empty paths are valid C strings;
+    // the flags make the kernel use the fds themselves.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from.as_raw_fd(),
+            empty.as_ptr(),
+            to.as_raw_fd(),
+            empty.as_ptr(),
+            MOVE_MOUNT_FDS,
+        )
+    };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}
+
+/// `kill(2)` with any signal number, including real-time ones nix has no name for.
+pub fn kill_raw(pid: Pid, sig: i32) -> i32 {
+    // SAFETY: kill takes plain integers and has no memory effects.
+    unsafe { libc::kill(pid.as_raw(), sig) }
 }

@@ -1,0 +1,236 @@
+//! The parent side of `create`: reserve the id, fork init with one clone3,
+//! map ids, run the runtime-namespace hooks, and record the state.
+
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+
+use nix::sched::CloneFlags;
+use nix::sys::signal::{kill, Signal};
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+
+use super::state::{State, StateRoot, EXEC_FIFO};
+use super::{state_json, Status};
+use crate::config::{ns_proc_name, Bundle};
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::hooks::{self, Kind};
+use crate::process::channel::{self, Msg};
+use crate::process::init::{self, InitArgs};
+use crate::sys::{self, Forked};
+use crate::{procfs, rootfs, timefmt};
+
+/// Options of `create` (and `run`), as runc names them.
+#[derive(Debug, Clone, Default)]
+pub struct CreateOpts {
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+    /// Number of socket-activation fds (LISTEN_FDS) passed after stdio.
+    pub listen_fds: u32,
+}
+
+/// A container whose init is waiting for `start`.
+#[derive(Debug)]
+pub struct Created {
+    /// The recorded state.
+    pub state: State,
+}
+
+const NS_ORDER: [(LinuxNamespaceType, CloneFlags); 8] = [
+    (LinuxNamespaceType::User, CloneFlags::CLONE_NEWUSER),
+    (LinuxNamespaceType::Pid, CloneFlags::CLONE_NEWPID),
+    (LinuxNamespaceType::Mount, CloneFlags::CLONE_NEWNS),
+    (LinuxNamespaceType::Network, CloneFlags::CLONE_NEWNET),
+    (LinuxNamespaceType::Uts, CloneFlags::CLONE_NEWUTS),
+    (LinuxNamespaceType::Ipc, CloneFlags::CLONE_NEWIPC),
+    (LinuxNamespaceType::Cgroup, CloneFlags::CLONE_NEWCGROUP),
+    (LinuxNamespaceType::Time, CloneFlags::empty()),
+];
+const CLONE_NEWTIME: i32 = 0x80;
+
+/// Create container `id` from `bundle` under `root`. On any failure nothing
+/// is left behind: the init is killed and the state dir removed.
+pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Created> {
+    rootfs::check_propagation(&bundle.spec)?;
+    let dir = root.reserve(id)?;
+    let mut child = None;
+    let res = create_in(root, id, &dir, bundle, opts, &mut child);
+    if res.is_err() {
+        if let Some(pid) = child {
+            let _ = kill(pid, Signal::SIGKILL);
+            let _ = waitpid(pid, None);
+        }
+        let _ = root.remove(id);
+    }
+    res
+}
+
+fn write_map(pid: Pid, file: &str, maps: Option<&Vec<LinuxIdMapping>>) -> Result<()> {
+    let text: String = maps
+        .into_iter()
+        .flatten()
+        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
+        .collect();
+    let path = format!("/proc/{pid}/{file}");
+    std::fs::write(&path, text).path(path)
+}
+
+fn create_in(
+    root: &StateRoot,
+    id: &str,
+    dir: &Path,
+    bundle: &Bundle,
+    opts: &CreateOpts,
+    child: &mut Option<Pid>,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+    let fifo_path = dir.join(EXEC_FIFO);
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).step(|| format!("mkfifo {}", fifo_path.display()))?;
+    let fifo: OwnedFd = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH)
+        .open(&fifo_path)
+        .path(&fifo_path)?
+        .into();
+    let console_socket = match &opts.console_socket {
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| Error::Invalid {
+            field: "--console-socket".into(),
+            msg: format!("{}: {e}", p.display()),
+        })?)),
+        None => None,
+    };
+    // Namespaces: joined by path, or new (created by clone3 or unshare).
+    let mut join = Vec::new();
+    let mut new = CloneFlags::empty();
+    let mut pid_join = None;
+    let mut time_new = false;
+    for (typ, flag) in NS_ORDER {
+        let Some(ns) = bundle.namespace(typ) else { continue };
+        match (ns.path(), typ) {
+            (Some(p), LinuxNamespaceType::Pid) => pid_join = Some(open_ns(p, typ)?),
+            (Some(p), LinuxNamespaceType::Time) => join.push((CloneFlags::from_bits_retain(CLONE_NEWTIME), open_ns(p, typ)?)),
+            (Some(p), _) => join.push((flag, open_ns(p, typ)?)),
+            (None, LinuxNamespaceType::Time) => time_new = true,
+            (None, _) => new |= flag,
+        }
+    }
+    let new_userns = new.contains(CloneFlags::CLONE_NEWUSER);
+    let in_userns = new_userns || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    if let Some(fd) = &pid_join {
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).step(|| "linux.namespaces: join pid namespace".into())?;
+    }
+    if time_new {
+        nix::sched::unshare(CloneFlags::from_bits_retain(CLONE_NEWTIME)).step(|| "linux.namespaces: new time namespace".into())?;
+        write_time_offsets(spec)?;
+    }
+    let null = rootfs::open_dev_null()?;
+    let (parent_chan, child_chan) = channel::pair()?;
+    // One clone3 creates every new namespace, unless some must be joined
+    // first: then the child joins them and unshares the rest itself.
+    let (clone_flags, unshare) = if join.is_empty() {
+        (new, CloneFlags::empty())
+    } else {
+        (new & CloneFlags::CLONE_NEWPID, new - CloneFlags::CLONE_NEWPID)
+    };
+    let preserve = opts.preserve_fds + opts.listen_fds;
+    let extra_env = if opts.listen_fds > 0 {
+        vec![format!("LISTEN_FDS={}", opts.listen_fds), "LISTEN_PID=1".to_string()]
+    } else {
+        Vec::new()
+    };
+    let pid = match sys::clone3(clone_flags.bits() as u64, None).step(|| "clone3 container init".into())? {
+        Forked::Child => {
+            drop(parent_chan);
+            init::main(InitArgs {
+                bundle,
+                chan: child_chan,
+                fifo,
+                console_socket,
+                null,
+                join,
+                unshare,
+                in_userns,
+                no_pivot: opts.no_pivot,
+                preserve_fds: preserve,
+                extra_env,
+            })
+        }
+        Forked::Parent(pid) => pid,
+    };
+    *child = Some(pid);
+    drop(child_chan);
+    drop((fifo, console_socket, null, join));
+    if new_userns {
+        write_map(pid, "uid_map", linux.and_then(|l| l.uid_mappings().as_ref()))?;
+        write_map(pid, "gid_map", linux.and_then(|l| l.gid_mappings().as_ref()))?;
+    }
+    let start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
+    let state = State {
+        id: id.to_string(),
+        pid: pid.as_raw(),
+        pid_start: start,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: timefmt::now_rfc3339(),
+        owner: String::new(),
+        config: spec.clone(),
+    };
+    let creating = state_json(&state, Status::Creating);
+    parent_chan.send(&Msg::Go { state: creating.clone() })?;
+    loop {
+        match parent_chan.recv()? {
+            Some(Msg::RunHooks) => {
+                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &creating)?;
+                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
+                parent_chan.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => break,
+            Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
+            Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
+            None => return Err(Error::Child("container init exited before it was ready".into())),
+        }
+    }
+    root.save(&state)?;
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(Created { state })
+}
+
+fn open_ns(path: &Path, typ: LinuxNamespaceType) -> Result<OwnedFd> {
+    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::Invalid {
+        field: format!("linux.namespaces[{}].path", ns_proc_name(typ)),
+        msg: format!("{}: {e}", path.display()),
+    })
+}
+
+fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
+    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+        return Ok(());
+    };
+    let mut text = String::new();
+    for (clock, o) in offsets {
+        text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+    }
+    std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::Invalid {
+        field: "linux.timeOffsets".into(),
+        msg: e.to_string(),
+    })
+}
+
+/// Write `pid` to `path` atomically, as runc does.
+pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
+    let abs = std::path::absolute(path).path(path)?;
+    let tmp = abs.with_file_name(format!(".{}.tmp", abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    std::fs::write(&tmp, pid.to_string()).path(&tmp)?;
+    std::fs::rename(&tmp, &abs).path(abs)
+}

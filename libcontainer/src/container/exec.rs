@@ -1,0 +1,108 @@
+//! The parent side of `exec`: join the pid namespace, fork the process with
+//! one clone3 and wait until it has executed (channel EOF) or failed.
+
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+
+use nix::sched::CloneFlags;
+use nix::sys::wait::waitpid;
+use nix::unistd::Pid;
+use oci_spec::runtime::Process;
+
+use super::state::StateRoot;
+use super::{load, write_pid_file, Status};
+use crate::error::{Error, Result, SysContext};
+use crate::process::channel::{self, Msg};
+use crate::process::exec::{self as child, ExecArgs};
+use crate::procfs;
+use crate::sys::{self, Forked};
+
+/// Options of `exec`.
+#[derive(Debug, Clone)]
+pub struct ExecOpts {
+    /// The process to run (from `--process` or built from the flags).
+    pub process: Process,
+    /// `--user` when it names a user (resolved in the container).
+    pub user: Option<String>,
+    /// `--additional-gids`.
+    pub extra_groups: Vec<String>,
+    /// `--console-socket`.
+    pub console_socket: Option<PathBuf>,
+    /// `--pid-file`.
+    pub pid_file: Option<PathBuf>,
+    /// `--preserve-fds`.
+    pub preserve_fds: u32,
+}
+
+const NAMESPACES: [(&str, CloneFlags); 7] = [
+    ("user", CloneFlags::CLONE_NEWUSER),
+    ("mnt", CloneFlags::CLONE_NEWNS),
+    ("net", CloneFlags::CLONE_NEWNET),
+    ("uts", CloneFlags::CLONE_NEWUTS),
+    ("ipc", CloneFlags::CLONE_NEWIPC),
+    ("cgroup", CloneFlags::CLONE_NEWCGROUP),
+    ("time", CloneFlags::from_bits_retain(0x80)),
+];
+
+/// Start `opts.process` in container `id`; returns its host pid once it has
+/// executed. The caller is its parent and must wait for it.
+pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
+    let (s, status) = load(root, id)?;
+    if !matches!(status, Status::Running | Status::Created) {
+        return Err(Error::WrongStatus { id: id.into(), status: status.to_string(), msg: "cannot exec in a container that is not running".into() });
+    }
+    let init = s.init_pid();
+    let pidfd = sys::pidfd_open(init).step(|| format!("pidfd_open {init}"))?;
+    let differs = |name: &str| procfs::ns_inode(&s.pid.to_string(), name) != procfs::ns_inode("self", name);
+    let ns = NAMESPACES.iter().filter(|(n, _)| differs(n)).fold(CloneFlags::empty(), |a, (_, f)| a | *f);
+    if differs("pid") {
+        nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID).step(|| "join the container's pid namespace".into())?;
+    }
+    let console_socket = match &opts.console_socket {
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| Error::Invalid {
+            field: "--console-socket".into(),
+            msg: format!("{}: {e}", p.display()),
+        })?)),
+        None => None,
+    };
+    let (parent_chan, child_chan) = channel::pair()?;
+    let pid = match sys::clone3(0, None).step(|| "clone3 exec process".into())? {
+        Forked::Child => {
+            drop(parent_chan);
+            child::main(ExecArgs {
+                process: &opts.process,
+                user: opts.user.as_deref(),
+                extra_groups: &opts.extra_groups,
+                pidfd,
+                ns,
+                in_userns: ns.contains(CloneFlags::CLONE_NEWUSER),
+                chan: child_chan,
+                console_socket,
+                preserve_fds: opts.preserve_fds,
+            })
+        }
+        Forked::Parent(pid) => pid,
+    };
+    drop(child_chan);
+    drop(console_socket);
+    match parent_chan.recv() {
+        Ok(None) => {}
+        Ok(Some(Msg::Failed(msg))) => {
+            let _ = waitpid(pid, None);
+            return Err(Error::Child(msg));
+        }
+        Ok(Some(m)) => {
+            let _ = waitpid(pid, None);
+            return Err(Error::Child(format!("unexpected message from exec process: {m:?}")));
+        }
+        Err(e) => {
+            let _ = waitpid(pid, None);
+            return Err(e);
+        }
+    }
+    if let Some(p) = &opts.pid_file {
+        write_pid_file(p, pid)?;
+    }
+    Ok(pid)
+}

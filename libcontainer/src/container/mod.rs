@@ -1,0 +1,209 @@
+//! The container lifecycle: create, start, state, kill, delete, list, ps and
+//! exec, each an operation on a container's state dir under the `--root`.
+
+mod create;
+mod exec;
+mod run;
+pub mod state;
+
+use std::io::Read;
+use std::os::fd::AsFd;
+use std::time::{Duration, Instant};
+
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::signal::{kill as send_signal, Signal};
+use nix::unistd::Pid;
+use serde_json::json;
+
+pub use create::{create, write_pid_file, CreateOpts, Created};
+pub use exec::{exec, ExecOpts};
+pub use run::{block_signals, wait_forwarding};
+pub use state::{State, StateRoot, Status};
+
+use crate::error::{Error, Result};
+use crate::hooks::{self, Kind};
+use crate::{procfs, sys};
+
+/// The state JSON of the runtime spec (plus runc's rootfs, created, owner),
+/// as `skiff state` prints it and hooks receive it.
+pub fn state_json(s: &State, status: Status) -> String {
+    state_value(s, status).to_string()
+}
+
+/// [`state_json`] as a JSON value.
+pub fn state_value(s: &State, status: Status) -> serde_json::Value {
+    let pid = if status == Status::Stopped { 0 } else { s.pid };
+    json!({
+        "ociVersion": crate::OCI_VERSION,
+        "id": s.id,
+        "pid": pid,
+        "status": status.as_str(),
+        "bundle": s.bundle,
+        "rootfs": s.rootfs,
+        "created": s.created,
+        "owner": s.owner,
+        "annotations": s.annotations(),
+    })
+}
+
+/// The state and current status of container `id`.
+pub fn load(root: &StateRoot, id: &str) -> Result<(State, Status)> {
+    let s = root.load(id)?;
+    let st = state::status_of(root, &s);
+    Ok((s, st))
+}
+
+/// Let the init of a `created` container run the user process, then run
+/// the poststart hooks.
+pub fn start(root: &StateRoot, id: &str) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let (s, status) = load(root, id)?;
+    if status != Status::Created {
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot start a container that is not created".into(),
+        });
+    }
+    let fifo_path = root.dir(id).join(state::EXEC_FIFO);
+    let mut fifo = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(&fifo_path)
+        .map_err(|e| Error::Io { path: fifo_path.clone(), source: e })?;
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                if !procfs::is_alive(s.init_pid(), s.pid_start) {
+                    return Err(Error::Child("container init exited before start".into()));
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => return Err(Error::Sys { step: "poll exec fifo".into(), source: e }),
+        }
+        let mut b = [0u8; 1];
+        match fifo.read(&mut b) {
+            Ok(1) => break,
+            Ok(_) => return Err(Error::Child("container init closed the exec fifo without starting".into())),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => return Err(Error::Io { path: fifo_path, source: e }),
+        }
+    }
+    std::fs::remove_file(&fifo_path).map_err(|e| Error::Io { path: fifo_path, source: e })?;
+    if let Err(e) = hooks::run(s.config.hooks().as_ref(), Kind::Poststart, &state_json(&s, Status::Running)) {
+        // runtime-spec: a failed poststart hook is logged, the container keeps running.
+        tracing::warn!("{e}");
+    }
+    Ok(())
+}
+
+use std::os::unix::fs::OpenOptionsExt;
+
+/// Send `signal` to the container's init, or with `all` to every process in
+/// its pid namespace.
+pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
+    let (s, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::WrongStatus { id: id.into(), status: status.to_string(), msg: "container not running".into() });
+    }
+    let sig = Signal::try_from(signal).ok();
+    let targets = if all && own_pid_ns(&s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    for pid in targets {
+        match sig {
+            Some(sig) => send_signal(pid, sig),
+            None => nix::errno::Errno::result(sys::kill_raw(pid, signal)).map(drop),
+        }
+        .map_err(|e| Error::Sys { step: format!("kill {pid}"), source: e })?;
+    }
+    Ok(())
+}
+
+/// Does the container have its own pid namespace (so killing all of it is safe)?
+fn own_pid_ns(s: &State) -> bool {
+    procfs::ns_inode(&s.pid.to_string(), "pid") != procfs::ns_inode("self", "pid")
+}
+
+/// Wait up to `timeout` for process `pid` (started at `start`) to be gone.
+fn wait_gone(pid: Pid, start: u64, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    let Ok(fd) = sys::pidfd_open(pid) else {
+        return true;
+    };
+    while procfs::is_alive(pid, start) {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        let ms = left.as_millis().min(100) as u16;
+        let mut fds = [PollFd::new(fd.as_fd(), PollFlags::POLLIN)];
+        let _ = poll(&mut fds, PollTimeout::from(ms));
+    }
+    true
+}
+
+/// Delete container `id`: a created or stopped one always, a running one
+/// only with `force` (it is killed first). Runs the poststop hooks.
+pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let (s, status) = match load(root, id) {
+        Ok(x) => x,
+        Err(e @ (Error::BadState { .. } | Error::NotExist(_))) if force => {
+            tracing::warn!("{e}; removing the state dir");
+            return root.remove(id);
+        }
+        Err(e) => return Err(e),
+    };
+    match status {
+        Status::Stopped => {}
+        Status::Created => kill_and_wait(&s)?,
+        _ if force => kill_and_wait(&s)?,
+        _ => {
+            return Err(Error::WrongStatus {
+                id: id.into(),
+                status: status.to_string(),
+                msg: "cannot delete a container that is not stopped (use --force)".into(),
+            })
+        }
+    }
+    if let Err(e) = hooks::run(s.config.hooks().as_ref(), Kind::Poststop, &state_json(&s, Status::Stopped)) {
+        tracing::warn!("{e}");
+    }
+    root.remove(id)
+}
+
+fn kill_and_wait(s: &State) -> Result<()> {
+    let pids = if own_pid_ns(s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    for pid in pids {
+        let _ = send_signal(pid, Signal::SIGKILL);
+    }
+    if !wait_gone(s.init_pid(), s.pid_start, Duration::from_secs(10)) {
+        return Err(Error::Child(format!("container {} init {} did not die after SIGKILL", s.id, s.pid)));
+    }
+    Ok(())
+}
+
+/// Every container under `root` with its status. Corrupt states are
+/// skipped with a warning, so one broken dir never hides the others.
+pub fn list(root: &StateRoot) -> Result<Vec<(State, Status)>> {
+    let mut out = Vec::new();
+    for id in root.ids()? {
+        match load(root, &id) {
+            Ok(x) => out.push(x),
+            Err(Error::NotExist(_)) => {}
+            Err(e) => tracing::warn!("{e}"),
+        }
+    }
+    Ok(out)
+}
+
+/// Host pids of the container's processes.
+pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<i32>> {
+    let (s, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Ok(Vec::new());
+    }
+    let pids = if own_pid_ns(&s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    Ok(pids.into_iter().map(Pid::as_raw).collect())
+}

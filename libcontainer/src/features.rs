@@ -1,0 +1,31 @@
+//! What `skiff features` reports: the runtime-spec features.md document,
+//! claiming only what this build implements.
+
+use serde_json::{json, Value};
+
+use crate::config::known_options;
+
+/// The features document.
+pub fn features() -> Value {
+    let mut caps: Vec<String> = caps::runtime::thread_all_supported().iter().map(|c| c.to_string()).collect();
+    caps.sort();
+    json!({
+        "ociVersionMin": "1.0.0",
+        "ociVersionMax": crate::OCI_VERSION,
+        "hooks": ["prestart", "createRuntime", "createContainer", "startContainer", "poststart", "poststop"],
+        "mountOptions": known_options(),
+        "linux": {
+            "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
+            "capabilities": caps,
+            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "seccomp": { "enabled": false },
+            "apparmor": { "enabled": false },
+            "selinux": { "enabled": false },
+            "intelRdt": { "enabled": false },
+            "mountExtensions": { "idmap": { "enabled": false } }
+        },
+        "annotations": {
+            "io.github.skiff.version": env!("CARGO_PKG_VERSION")
+        }
+    })
+}

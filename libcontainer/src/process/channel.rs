@@ -1,0 +1,122 @@
+//! The typed channel between skiff and the container process it forked: a
+//! SOCK_SEQPACKET socketpair carrying small JSON messages, and fds by
+//! SCM_RIGHTS. Its child end is close-on-exec, so EOF after `Ready` means
+//! the user process was executed.
+
+use std::io::{IoSlice, IoSliceMut};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use nix::sys::socket::{
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result, SysContext};
+
+/// One message on the channel.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub enum Msg {
+    /// Parent to child: ids are mapped and the hooks' state is known: go on.
+    Go {
+        /// The state JSON handed to hooks run in the container.
+        state: String,
+    },
+    /// Child to parent: mounts are done, run prestart and createRuntime.
+    RunHooks,
+    /// Parent to child: the hooks ran.
+    HooksDone,
+    /// Child to parent: the container is built; init now waits for start.
+    Ready,
+    /// Child to parent: a step failed (the message names it).
+    Failed(String),
+}
+
+/// One end of the channel.
+#[derive(Debug)]
+pub struct Channel {
+    fd: OwnedFd,
+}
+
+/// Make a connected pair (parent end, child end).
+pub fn pair() -> Result<(Channel, Channel)> {
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .step(|| "socketpair".into())?;
+    Ok((Channel { fd: a }, Channel { fd: b }))
+}
+
+impl Channel {
+    /// A second handle on the same end (close-on-exec), or `None` if dup fails.
+    pub fn clone_fd(&self) -> Option<Channel> {
+        self.fd.try_clone().ok().map(|fd| Channel { fd })
+    }
+
+    /// Send `msg`.
+    pub fn send(&self, msg: &Msg) -> Result<()> {
+        self.send_with_fd(msg, None)
+    }
+
+    /// Send `msg` with an fd attached.
+    pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        let data = serde_json::to_vec(msg).map_err(|e| Error::Child(format!("encode message: {e}")))?;
+        let fds = fd.map(|f| [f]);
+        let cmsg: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
+        sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&data)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
+            .step(|| "send on channel".into())?;
+        Ok(())
+    }
+
+    /// Receive the next message; `None` on EOF (the other end is closed).
+    pub fn recv(&self) -> Result<Option<Msg>> {
+        Ok(self.recv_with_fd()?.map(|(m, _)| m))
+    }
+
+    /// Receive the next message and the fd attached to it, if any.
+    pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
+        let (n, fd) = loop {
+            let mut iov = [IoSliceMut::new(&mut buf)];
+            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+                Ok(m) => {
+                    let mut fd = None;
+                    for c in m.cmsgs().step(|| "read channel control data".into())? {
+                        if let ControlMessageOwned::ScmRights(fds) = c {
+                            for f in fds {
+                                // SAFETY: SCM_RIGHTS just gave us this fd; nothing else owns it.
+                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
+                                fd.get_or_insert(owned);
+                            }
+                        }
+                    }
+                    break (m.bytes, fd);
+                }
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => return Err(e).step(|| "receive on channel".into()),
+            }
+        };
+        if n == 0 {
+            return Ok(None);
+        }
+        let msg = serde_json::from_slice(&buf[..n]).map_err(|e| Error::Child(format!("bad message on channel: {e}")))?;
+        Ok(Some((msg, fd)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_eof() {
+        let (a, b) = pair().unwrap();
+        a.send(&Msg::Go { state: "{}".into() }).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(Msg::Go { state: "{}".into() }));
+        let null = std::fs::File::open("/dev/null").unwrap();
+        b.send_with_fd(&Msg::Ready, Some(null.as_raw_fd())).unwrap();
+        let (m, fd) = a.recv_with_fd().unwrap().unwrap();
+        assert_eq!(m, Msg::Ready);
+        assert!(fd.is_some());
+        drop(b);
+        assert_eq!(a.recv().unwrap(), None);
+    }
+}

@@ -1,0 +1,162 @@
+//! The container's init: the child side of `create`. It is a fork of skiff
+//! (never re-executed), so it already holds the parsed config. It joins or
+//! creates the namespaces, builds the rootfs, reports `Ready`, waits on the
+//! exec fifo for `start`, then becomes the user process.
+
+use std::convert::Infallible;
+use std::io::Write;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::path::PathBuf;
+
+use nix::sched::{setns, unshare, CloneFlags};
+use nix::unistd::{setresgid, setresuid, Gid, Uid};
+
+use super::channel::{Channel, Msg};
+use super::setup::Final;
+use crate::config::Bundle;
+use crate::error::{Error, Result, SysContext};
+use crate::hooks::{self, Kind};
+use crate::rootfs;
+
+/// What the init child needs, all opened by the parent before the clone.
+pub struct InitArgs<'a> {
+    /// The validated bundle.
+    pub bundle: &'a Bundle,
+    /// The child end of the channel.
+    pub chan: Channel,
+    /// O_PATH fd of the exec fifo.
+    pub fifo: OwnedFd,
+    /// Connected console socket, when `--console-socket` was given.
+    pub console_socket: Option<OwnedFd>,
+    /// The host's verified /dev/null.
+    pub null: OwnedFd,
+    /// Namespaces to join, user namespace first.
+    pub join: Vec<(CloneFlags, OwnedFd)>,
+    /// Namespaces still to create after joining (not created by clone).
+    pub unshare: CloneFlags,
+    /// Is the container in any user namespace (new or joined)?
+    pub in_userns: bool,
+    /// `--no-pivot`.
+    pub no_pivot: bool,
+    /// `--preserve-fds` (plus LISTEN_FDS).
+    pub preserve_fds: u32,
+    /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
+    pub extra_env: Vec<String>,
+}
+
+/// Run init; on failure report the error on the channel and exit 1.
+pub fn main(args: InitArgs) -> ! {
+    let chan = args.chan.clone_fd();
+    let err = match run(args) {
+        Ok(never) => match never {},
+        Err(e) => e,
+    };
+    match &chan {
+        // After Ready nobody reads the channel any more: stderr is the
+        // container's stderr, where runc prints such errors too.
+        Some(c) if c.send(&Msg::Failed(err.to_string())).is_ok() => {}
+        _ => {
+            let _ = writeln!(std::io::stderr(), "skiff init: {err}");
+        }
+    }
+    std::process::exit(1)
+}
+
+fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
+    match chan.recv()? {
+        Some(m) if std::mem::discriminant(&m) == std::mem::discriminant(want) => Ok(m),
+        Some(m) => Err(Error::Child(format!("unexpected message {m:?}"))),
+        None => Err(Error::Child("runtime went away".into())),
+    }
+}
+
+fn run(a: InitArgs) -> Result<Infallible> {
+    let spec = &a.bundle.spec;
+    let Msg::Go { state } = wait_for(&a.chan, &Msg::Go { state: String::new() })? else {
+        return Err(Error::Child("expected Go".into()));
+    };
+    for (flag, fd) in &a.join {
+        setns(fd.as_fd(), *flag).step(|| format!("linux.namespaces: join {flag:?}"))?;
+    }
+    if !a.unshare.is_empty() {
+        unshare(a.unshare).step(|| format!("linux.namespaces: unshare {:?}", a.unshare))?;
+    }
+    if a.in_userns {
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step(|| "setresgid 0 in user namespace".into())?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step(|| "setresuid 0 in user namespace".into())?;
+    }
+    nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid { field: "process".into(), msg: "missing".into() })?;
+    if let Some(adj) = process.oom_score_adj() {
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::Invalid {
+            field: "process.oomScoreAdj".into(),
+            msg: e.to_string(),
+        })?;
+    }
+    let uts_new = a.bundle.namespace(oci_spec::runtime::LinuxNamespaceType::Uts).is_some();
+    if let Some(h) = spec.hostname().as_deref().filter(|_| uts_new) {
+        nix::unistd::sethostname(h).step(|| "hostname: sethostname".into())?;
+    }
+    if let Some(d) = spec.domainname().as_deref().filter(|_| uts_new) {
+        set_domainname(d)?;
+    }
+    let prepared = rootfs::prepare(spec, &a.bundle.rootfs, &a.bundle.path, a.in_userns)?;
+    if let Some(master) = &prepared.console {
+        let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
+            field: "process.terminal".into(),
+            msg: "a terminal needs --console-socket".into(),
+        })?;
+        super::tty::send_master(sock.as_fd(), master.as_fd())?;
+    }
+    drop(prepared.console);
+    a.chan.send(&Msg::RunHooks)?;
+    wait_for(&a.chan, &Msg::HooksDone)?;
+    hooks::run(spec.hooks().as_ref(), Kind::CreateContainer, &state)?;
+    rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
+    drop(prepared.root);
+    rootfs::finish(spec, a.null.as_fd())?;
+    drop(a.null);
+    let mut process = process.clone();
+    if !a.extra_env.is_empty() {
+        let mut env = process.env().clone().unwrap_or_default();
+        env.extend(a.extra_env.iter().cloned());
+        process.set_env(Some(env));
+    }
+    let mut fin = Final::resolve(&process, None, &[])?;
+    fin.preserve_fds = a.preserve_fds;
+    fin.setgroups = !a.in_userns || setgroups_allowed();
+    if process.terminal().unwrap_or(false) {
+        let console = rootfs::open_in_root(
+            std::fs::File::open("/").map_err(|e| Error::Io { path: "/".into(), source: e })?.as_fd(),
+            std::path::Path::new("/dev/console"),
+            libc::O_RDWR | libc::O_NOCTTY,
+        )
+        .step(|| "open /dev/console".into())?;
+        fin.tty = Some(console);
+    }
+    fin.apply_rlimits()?;
+    fin.enter_cwd()?;
+    a.chan.send(&Msg::Ready)?;
+    // Block until `start` opens the fifo for reading, then tell it we go.
+    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", a.fifo.as_raw_fd()));
+    let mut fifo = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&fifo_path)
+        .map_err(|e| Error::Io { path: fifo_path.clone(), source: e })?;
+    fifo.write_all(b"0").map_err(|e| Error::Io { path: fifo_path, source: e })?;
+    drop(fifo);
+    drop(a.fifo);
+    hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &state)?;
+    fin.exec()
+}
+
+fn set_domainname(name: &str) -> Result<()> {
+    std::fs::write("/proc/sys/kernel/domainname", name).map_err(|e| Error::Invalid {
+        field: "domainname".into(),
+        msg: e.to_string(),
+    })
+}
+
+fn setgroups_allowed() -> bool {
+    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow")
+}

@@ -1,0 +1,201 @@
+//! The last steps before a container process executes its program, shared
+//! by init and exec: rlimits, terminal, user and capabilities,
+//! no_new_privs, umask, cwd check, signals, fds, execve.
+
+use std::convert::Infallible;
+use std::ffi::CString;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+use nix::sys::resource::{setrlimit, Resource};
+use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
+use oci_spec::runtime::{PosixRlimitType, Process};
+
+use crate::error::{Error, Result, SysContext};
+use crate::security::caps::{self, CapSets};
+use crate::sys;
+use crate::user;
+
+/// A process ready to be executed: everything resolved, nothing left to parse.
+#[derive(Debug)]
+pub struct Final {
+    path: CString,
+    argv: Vec<CString>,
+    envp: Vec<CString>,
+    cwd: PathBuf,
+    uid: u32,
+    gid: u32,
+    groups: Vec<u32>,
+    caps: CapSets,
+    no_new_privs: bool,
+    umask: u32,
+    rlimits: Vec<(Resource, u64, u64)>,
+    /// The terminal to make stdio and the controlling tty.
+    pub tty: Option<OwnedFd>,
+    /// fds 3..3+preserve_fds stay open.
+    pub preserve_fds: u32,
+    /// Whether setgroups(2) is allowed (not in a user namespace with setgroups denied).
+    pub setgroups: bool,
+}
+
+fn cstring(field: &str, s: &[u8]) -> Result<CString> {
+    CString::new(s).map_err(|_| Error::Invalid {
+        field: field.into(),
+        msg: "contains a NUL byte".into(),
+    })
+}
+
+fn resource(t: PosixRlimitType) -> Resource {
+    match t {
+        PosixRlimitType::RlimitCpu => Resource::RLIMIT_CPU,
+        PosixRlimitType::RlimitFsize => Resource::RLIMIT_FSIZE,
+        PosixRlimitType::RlimitData => Resource::RLIMIT_DATA,
+        PosixRlimitType::RlimitStack => Resource::RLIMIT_STACK,
+        PosixRlimitType::RlimitCore => Resource::RLIMIT_CORE,
+        PosixRlimitType::RlimitRss => Resource::RLIMIT_RSS,
+        PosixRlimitType::RlimitNproc => Resource::RLIMIT_NPROC,
+        PosixRlimitType::RlimitNofile => Resource::RLIMIT_NOFILE,
+        PosixRlimitType::RlimitMemlock => Resource::RLIMIT_MEMLOCK,
+        PosixRlimitType::RlimitAs => Resource::RLIMIT_AS,
+        PosixRlimitType::RlimitLocks => Resource::RLIMIT_LOCKS,
+        PosixRlimitType::RlimitSigpending => Resource::RLIMIT_SIGPENDING,
+        PosixRlimitType::RlimitMsgqueue => Resource::RLIMIT_MSGQUEUE,
+        PosixRlimitType::RlimitNice => Resource::RLIMIT_NICE,
+        PosixRlimitType::RlimitRtprio => Resource::RLIMIT_RTPRIO,
+        PosixRlimitType::RlimitRttime => Resource::RLIMIT_RTTIME,
+    }
+}
+
+/// Find `prog` as execve would inside the current root: a path with a `/`
+/// as it is, otherwise the first executable match in `PATH` from `env`.
+fn lookup(prog: &str, env: &[String]) -> Result<PathBuf> {
+    let not_found = || Error::Invalid {
+        field: "process.args[0]".into(),
+        msg: format!("exec: {prog:?}: executable file not found in $PATH"),
+    };
+    let executable = |p: &Path| {
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+    };
+    if prog.contains('/') {
+        let p = PathBuf::from(prog);
+        return match std::fs::metadata(&p) {
+            Ok(m) if m.is_file() => Ok(p),
+            Ok(_) => Err(Error::Invalid { field: "process.args[0]".into(), msg: format!("exec: {prog:?}: is not a file") }),
+            Err(e) => Err(Error::Invalid { field: "process.args[0]".into(), msg: format!("exec: {prog:?}: {e}") }),
+        };
+    }
+    let path = env
+        .iter()
+        .rev()
+        .find_map(|e| e.strip_prefix("PATH="))
+        .unwrap_or("/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+    path.split(':')
+        .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(prog))
+        .find(|p| executable(p))
+        .ok_or_else(not_found)
+}
+
+impl Final {
+    /// Resolve `process` inside the current root (after pivot_root or setns):
+    /// the program in PATH, HOME from the container's /etc/passwd, the
+    /// capability sets. `user_spec` (exec's `--user name`) overrides the
+    /// numeric ids; `extra_groups` are added to additionalGids.
+    pub fn resolve(process: &Process, user_spec: Option<&str>, extra_groups: &[String]) -> Result<Final> {
+        let mut env: Vec<String> = process.env().clone().unwrap_or_default();
+        let passwd = std::fs::read_to_string("/etc/passwd").map(|t| user::parse_passwd(&t)).unwrap_or_default();
+        let groups_db = std::fs::read_to_string("/etc/group").map(|t| user::parse_group(&t)).unwrap_or_default();
+        let u = process.user();
+        let (uid, gid, mut groups, home) = match user_spec {
+            Some(spec) => {
+                let eu = user::resolve(spec, &passwd, &groups_db)?;
+                (eu.uid, eu.gid, eu.sgids, eu.home)
+            }
+            None => {
+                let home = passwd.iter().find(|p| p.uid == u.uid()).map_or_else(|| "/".to_string(), |p| p.home.clone());
+                (u.uid(), u.gid(), Vec::new(), home)
+            }
+        };
+        groups.extend(u.additional_gids().iter().flatten());
+        groups.extend(user::resolve_groups(extra_groups, &groups_db)?);
+        if !env.iter().any(|e| e.starts_with("HOME=")) {
+            env.push(format!("HOME={home}"));
+        }
+        let args = process.args().as_deref().unwrap_or_default();
+        let prog = args.first().ok_or_else(|| Error::Invalid { field: "process.args".into(), msg: "empty".into() })?;
+        let path = lookup(prog, &env)?;
+        let argv = args.iter().map(|a| cstring("process.args", a.as_bytes())).collect::<Result<_>>()?;
+        let envp = env.iter().map(|e| cstring("process.env", e.as_bytes())).collect::<Result<_>>()?;
+        let rlimits = process
+            .rlimits()
+            .iter()
+            .flatten()
+            .map(|r| (resource(r.typ()), r.soft(), r.hard()))
+            .collect();
+        Ok(Final {
+            path: cstring("process.args[0]", path.as_os_str().as_bytes())?,
+            argv,
+            envp,
+            cwd: process.cwd().clone(),
+            uid,
+            gid,
+            groups,
+            caps: CapSets::new(process.capabilities().as_ref()),
+            no_new_privs: process.no_new_privileges().unwrap_or(false),
+            umask: u.umask().unwrap_or(0o022),
+            rlimits,
+            tty: None,
+            preserve_fds: 0,
+            setgroups: true,
+        })
+    }
+
+    /// Apply the rlimits (while still privileged, so hard limits can rise).
+    pub fn apply_rlimits(&self) -> Result<()> {
+        for (r, soft, hard) in &self.rlimits {
+            setrlimit(*r, *soft, *hard).step(|| format!("process.rlimits: setrlimit {r:?}"))?;
+        }
+        Ok(())
+    }
+
+    /// Chdir to the process cwd (still as root, so any directory is reachable).
+    pub fn enter_cwd(&self) -> Result<()> {
+        nix::unistd::chdir(&self.cwd).step(|| format!("process.cwd: chdir {}", self.cwd.display()))
+    }
+
+    /// Become the container process: terminal, user, capabilities,
+    /// no_new_privs, umask, then check the cwd, reset signals, mark every
+    /// other fd close-on-exec and execute. Returns only on error.
+    pub fn exec(self) -> Result<Infallible> {
+        if let Some(tty) = &self.tty {
+            nix::unistd::setsid().step(|| "setsid".into())?;
+            sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
+            for fd in 0..3 {
+                nix::unistd::dup2(tty.as_raw_fd(), fd).step(|| format!("dup2 terminal to fd {fd}"))?;
+            }
+        }
+        caps::drop_bounding(&self.caps)?;
+        caps::switch_user(self.uid, self.gid, &self.groups, &self.caps, self.setgroups)?;
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
+        }
+        sys::set_umask(self.umask);
+        // CVE-2024-21626: the cwd must be inside the container's root, never
+        // a directory reached through a leaked host fd.
+        let cwd = sys::raw_getcwd().step(|| "getcwd".into())?;
+        if cwd.first() != Some(&b'/') {
+            return Err(Error::Invalid {
+                field: "process.cwd".into(),
+                msg: format!("current working directory {} is outside the container", String::from_utf8_lossy(&cwd)),
+            });
+        }
+        sys::reset_signal_dispositions();
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).step(|| "reset signal mask".into())?;
+        sys::cloexec_from(3 + self.preserve_fds).step(|| "close fds".into())?;
+        for fd in 3..3 + self.preserve_fds {
+            let _ = nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+        }
+        let e = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
+        Err(Error::Sys { step: format!("exec {}", self.path.to_string_lossy()), source: e })
+    }
+}

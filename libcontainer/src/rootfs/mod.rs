@@ -1,0 +1,141 @@
+//! Building the container's root filesystem, in runc's order:
+//! before pivot_root the mounts, /dev and the console; after it sysctl,
+//! readonlyPaths, maskedPaths, the read-only root and rootfsPropagation.
+
+mod dev;
+mod mount;
+mod paths;
+mod resolve;
+
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::path::Path;
+
+use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
+use oci_spec::runtime::Spec;
+
+pub use mount::CgroupMode;
+pub use paths::open_dev_null;
+pub use resolve::open_in_root;
+
+use crate::error::{Error, IoContext, Result, SysContext};
+use crate::sys;
+
+fn propagation_flags(p: &str) -> Option<MsFlags> {
+    Some(match p {
+        "private" => MsFlags::MS_PRIVATE,
+        "rprivate" => MsFlags::MS_PRIVATE | MsFlags::MS_REC,
+        "shared" => MsFlags::MS_SHARED,
+        "rshared" => MsFlags::MS_SHARED | MsFlags::MS_REC,
+        "slave" => MsFlags::MS_SLAVE,
+        "rslave" => MsFlags::MS_SLAVE | MsFlags::MS_REC,
+        "unbindable" => MsFlags::MS_UNBINDABLE,
+        "runbindable" => MsFlags::MS_UNBINDABLE | MsFlags::MS_REC,
+        _ => return None,
+    })
+}
+
+/// Check `linux.rootfsPropagation` before anything is built.
+pub fn check_propagation(spec: &Spec) -> Result<()> {
+    if let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()) {
+        if propagation_flags(p).is_none() {
+            return Err(Error::Invalid {
+                field: "linux.rootfsPropagation".into(),
+                msg: format!("unknown propagation {p:?}"),
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Everything done in the new mount namespace before pivot_root. Returns an
+/// fd of the rootfs mount and, with a terminal, the pty master.
+pub struct Prepared {
+    /// The rootfs, bind-mounted on itself.
+    pub root: OwnedFd,
+    /// The pty master when `process.terminal` is set.
+    pub console: Option<OwnedFd>,
+}
+
+/// Mount everything in the rootfs (runs in the container's mount namespace).
+pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Result<Prepared> {
+    let linux = spec.linux().as_ref();
+    // Nothing done in here may propagate back to the host.
+    let root_prop = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flags)
+        .filter(|f| !f.contains(MsFlags::MS_SHARED))
+        .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
+    mount2(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>)
+        .step(|| "make / private to the container".into())?;
+    mount2(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+        .step(|| format!("bind rootfs {}", rootfs.display()))?;
+    let root: OwnedFd = std::fs::File::open(rootfs).path(rootfs)?.into();
+    let cg = CgroupMode::detect();
+    let mounts = spec.mounts().as_deref().unwrap_or_default();
+    for (i, m) in mounts.iter().enumerate() {
+        mount::mount_one(root.as_fd(), bundle, i, m, cg)?;
+    }
+    let dev_is_bind = mounts.iter().any(|m| {
+        m.destination() == Path::new("/dev")
+            && (m.typ().as_deref() == Some("bind")
+                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+    });
+    if !dev_is_bind {
+        let mut devs = dev::default_devices();
+        devs.extend(dev::config_devices(linux.and_then(|l| l.devices().as_deref()).unwrap_or_default()));
+        dev::create_devices(root.as_fd(), &devs, in_userns)?;
+        dev::create_symlinks(root.as_fd())?;
+    }
+    let process = spec.process().as_ref();
+    let console = if process.and_then(|p| p.terminal()).unwrap_or(false) {
+        let size = process
+            .and_then(|p| p.console_size())
+            .map(|b| (b.height() as u16, b.width() as u16));
+        Some(dev::setup_console(root.as_fd(), size)?)
+    } else {
+        None
+    };
+    Ok(Prepared { root, console })
+}
+
+/// Make the rootfs the process's root: pivot_root and detach the old root,
+/// or with `no_pivot` move the mount to / and chroot (runc's --no-pivot).
+pub fn enter(root: BorrowedFd, no_pivot: bool) -> Result<()> {
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root)).step(|| "chdir to rootfs".into())?;
+    if no_pivot {
+        mount2(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).step(|| "move rootfs to /".into())?;
+        nix::unistd::chroot(".").step(|| "chroot".into())?;
+    } else {
+        nix::unistd::pivot_root(".", ".").step(|| "pivot_root".into())?;
+        // The old root is now stacked on "."; make sure the unmount does not
+        // propagate to the host, then detach it.
+        mount2(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
+            .step(|| "make old root a slave".into())?;
+        umount2(".", MntFlags::MNT_DETACH).step(|| "unmount old root".into())?;
+    }
+    nix::unistd::chdir("/").step(|| "chdir /".into())
+}
+
+/// The steps after pivot_root, all resolved from the new root.
+pub fn finish(spec: &Spec, null: BorrowedFd) -> Result<()> {
+    let root: OwnedFd = std::fs::File::open("/").path("/")?.into();
+    let linux = spec.linux().as_ref();
+    if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
+        let mut v: Vec<(String, String)> = sysctl.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        v.sort();
+        paths::sysctl(root.as_fd(), &v)?;
+    }
+    if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
+        paths::readonly(root.as_fd(), ro)?;
+    }
+    if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
+        paths::mask(root.as_fd(), masked, null)?;
+    }
+    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
+        sys::mount_setattr(root.as_fd(), 0, sys::MOUNT_ATTR_RDONLY, 0).step(|| "root.readonly: remount / read-only".into())?;
+    }
+    if let Some(flags) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flags) {
+        mount2(None::<&str>, "/", None::<&str>, flags, None::<&str>).step(|| "linux.rootfsPropagation".into())?;
+    }
+    Ok(())
+}

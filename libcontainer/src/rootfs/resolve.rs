@@ -1,0 +1,82 @@
+//! Resolving paths inside the container's rootfs without ever leaving it.
+//!
+//! Every lookup goes through openat2 with `RESOLVE_IN_ROOT`, so a symlink in
+//! the rootfs (even one pointing at `/etc` or `../../..`) resolves as if the
+//! rootfs were `/`. Mounts are then made on the resolved fd through
+//! `/proc/self/fd/N`, never on a path that could be swapped in between.
+
+use std::ffi::OsStr;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::{Component, Path, PathBuf};
+
+use nix::errno::Errno;
+use nix::sys::stat::Mode;
+
+use crate::error::{Result, SysContext};
+use crate::sys::{self, RESOLVE_IN_ROOT, RESOLVE_NO_MAGICLINKS};
+
+const IN_ROOT: u64 = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+
+/// The path that names the file open at `fd`, for mount(2) targets.
+pub fn fd_path(fd: BorrowedFd) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+}
+
+/// `path` made relative (a leading `/` dropped), for lookups from the root fd.
+fn rel(path: &Path) -> PathBuf {
+    path.components().filter(|c| !matches!(c, Component::RootDir)).collect()
+}
+
+/// Open `path` inside `root` with `flags` (O_PATH for mount targets).
+pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> std::result::Result<OwnedFd, Errno> {
+    let p = rel(path);
+    let p = if p.as_os_str().is_empty() { PathBuf::from(".") } else { p };
+    sys::openat2(root, &p, flags, 0, IN_ROOT)
+}
+
+/// Create every missing directory of `path` inside `root`, and return an
+/// O_PATH fd of the last one.
+pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
+    let flags = libc::O_PATH | libc::O_DIRECTORY;
+    let mut cur = PathBuf::new();
+    let mut fd = open_in_root(root, Path::new("."), flags).step(|| "open rootfs".into())?;
+    for comp in rel(path).components() {
+        cur.push(comp);
+        fd = match open_in_root(root, &cur, flags) {
+            Ok(fd) => fd,
+            Err(Errno::ENOENT) => {
+                let name = match comp {
+                    Component::Normal(n) => n,
+                    _ => OsStr::new("."),
+                };
+                match nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+                    Ok(()) | Err(Errno::EEXIST) => {}
+                    Err(e) => return Err(e).step(|| format!("mkdir {} in rootfs", cur.display())),
+                }
+                open_in_root(root, &cur, flags).step(|| format!("open {} in rootfs", cur.display()))?
+            }
+            Err(e) => return Err(e).step(|| format!("open {} in rootfs", cur.display())),
+        };
+    }
+    Ok(fd)
+}
+
+/// Make sure a file exists at `path` inside `root` (creating its parents),
+/// and return an O_PATH fd of it: the target of a file bind mount.
+pub fn create_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
+    let flags = libc::O_PATH;
+    match open_in_root(root, path, flags) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).step(|| format!("open {} in rootfs", path.display())),
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let dir = mkdir_all(root, parent)?;
+    let name = path.file_name().unwrap_or(OsStr::new("."));
+    let step = || format!("create {} in rootfs", path.display());
+    match sys::openat2(dir.as_fd(), Path::new(name), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644, IN_ROOT) {
+        Ok(_) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e).step(step),
+    }
+    open_in_root(root, path, flags).step(step)
+}

@@ -1,0 +1,45 @@
+//! Signal names and numbers as `skiff kill` accepts them (runc's rules).
+
+use nix::sys::signal::Signal;
+
+use crate::error::{Error, Result};
+
+/// Parse `TERM`, `SIGTERM`, `sigterm` or `15` into a signal number.
+///
+/// Real-time signals are accepted as numbers and as `RTMIN+N` / `RTMAX-N`.
+pub fn parse(s: &str) -> Result<i32> {
+    let bad = || Error::BadSignal(s.to_string());
+    if let Ok(n) = s.parse::<i32>() {
+        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+    }
+    let upper = s.to_ascii_uppercase();
+    let name = upper.strip_prefix("SIG").unwrap_or(&upper);
+    if let Some(rest) = name.strip_prefix("RTMIN") {
+        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let n = libc::SIGRTMIN() + off;
+        return if n <= libc::SIGRTMAX() { Ok(n) } else { Err(bad()) };
+    }
+    if let Some(rest) = name.strip_prefix("RTMAX") {
+        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let n = libc::SIGRTMAX() - off;
+        return if n >= libc::SIGRTMIN() { Ok(n) } else { Err(bad()) };
+    }
+    format!("SIG{name}").parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_numbers() {
+        assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("KILL").unwrap(), 9);
+        assert_eq!(parse("SIGTERM").unwrap(), 15);
+        assert_eq!(parse("sigusr1").unwrap(), libc::SIGUSR1);
+        assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        for bad in ["0", "-1", "100", "FOO", "SIG", "RTMIN+99", ""] {
+            assert!(parse(bad).is_err(), "{bad}");
+        }
+    }
+}

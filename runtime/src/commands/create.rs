@@ -1,0 +1,72 @@
+//! `create` and `run`.
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+use libcontainer::config::Bundle;
+use libcontainer::container::{self, CreateOpts, StateRoot};
+
+use super::{CreateArgs, RunArgs};
+
+/// Socket-activation fds handed to skiff (LISTEN_FDS for our own pid), which
+/// runc passes on to the container after stdio.
+fn listen_fds() -> u32 {
+    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    if !ours {
+        return 0;
+    }
+    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+}
+
+fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bundle, CreateOpts)> {
+    libcontainer::exeseal::ensure_sealed()?;
+    let bundle = Bundle::load(&a.bundle)?;
+    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    if terminal && a.console_socket.is_none() {
+        if detached {
+            bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
+        }
+        bail!("process.terminal: skiff needs --console-socket to give the container a terminal");
+    }
+    if !terminal && a.console_socket.is_some() {
+        bail!("--console-socket: only allowed when process.terminal is true");
+    }
+    let root = StateRoot::open(root)?;
+    let opts = CreateOpts {
+        console_socket: a.console_socket.clone(),
+        pid_file: a.pid_file.clone(),
+        no_pivot: a.no_pivot,
+        preserve_fds: a.preserve_fds,
+        listen_fds: listen_fds(),
+    };
+    Ok((root, bundle, opts))
+}
+
+/// `skiff create`.
+pub fn create(root: &Path, a: &CreateArgs) -> Result<()> {
+    let (root, bundle, opts) = prepare(root, a, true)?;
+    container::create(&root, &a.id, &bundle, &opts)?;
+    Ok(())
+}
+
+/// `skiff run`: create, start, and unless detached wait and delete.
+pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
+    let (root, bundle, opts) = prepare(root, &a.create, a.detach)?;
+    let id = &a.create.id;
+    // Block the forwarded signals before the container exists, so neither a
+    // signal nor the exit of a fast process can be missed.
+    let signals = if a.detach { None } else { Some(container::block_signals()?) };
+    let created = container::create(&root, id, &bundle, &opts)?;
+    if let Err(e) = container::start(&root, id) {
+        let _ = container::delete(&root, id, true);
+        return Err(e.into());
+    }
+    let Some(signals) = signals else {
+        return Ok(0);
+    };
+    let code = container::wait_forwarding(created.state.init_pid(), &signals)?;
+    if !a.keep {
+        container::delete(&root, id, true)?;
+    }
+    Ok(code.clamp(0, 255) as u8)
+}

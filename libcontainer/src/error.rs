@@ -42,7 +42,9 @@ pub enum Error {
         msg: String,
     },
     /// The container id is not valid.
-    #[error("invalid container id {0:?}: only [A-Za-z0-9_+.-] is allowed, and not \".\" or \"..\"")]
+    #[error(
+        "invalid container id {0:?}: only [A-Za-z0-9_+.-] is allowed, and not \".\" or \"..\""
+    )]
     BadId(String),
     /// No container with this id.
     #[error("container {0} does not exist")]

@@ -7,7 +7,10 @@ use crate::config::known_options;
 
 /// The features document.
 pub fn features() -> Value {
-    let mut caps: Vec<String> = caps::runtime::thread_all_supported().iter().map(|c| c.to_string()).collect();
+    let mut caps: Vec<String> = caps::runtime::thread_all_supported()
+        .iter()
+        .map(|c| c.to_string())
+        .collect();
     caps.sort();
     json!({
         "ociVersionMin": "1.0.0",

@@ -54,7 +54,11 @@ impl Kind {
 
 /// Run every hook of `kind` in order, stopping at the first failure.
 pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
-    for hook in hooks.and_then(|h| kind.of(h).as_ref()).into_iter().flatten() {
+    for hook in hooks
+        .and_then(|h| kind.of(h).as_ref())
+        .into_iter()
+        .flatten()
+    {
         run_one(hook, kind, state_json)?;
     }
     Ok(())
@@ -62,7 +66,9 @@ pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
 
 /// Does the config have any hook of `kind`?
 pub fn any(hooks: Option<&Hooks>, kind: Kind) -> bool {
-    hooks.and_then(|h| kind.of(h).as_ref()).is_some_and(|v| !v.is_empty())
+    hooks
+        .and_then(|h| kind.of(h).as_ref())
+        .is_some_and(|v| !v.is_empty())
 }
 
 fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
@@ -82,13 +88,18 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
             cmd.env(k, v);
         }
     }
-    cmd.stdin(Stdio::piped()).stdout(Stdio::inherit()).stderr(Stdio::piped());
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::piped());
     let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is not an error.
         let _ = stdin.write_all(state_json.as_bytes());
     }
-    let timeout = hook.timeout().filter(|t| *t > 0).map(|t| Duration::from_secs(t as u64));
+    let timeout = hook
+        .timeout()
+        .filter(|t| *t > 0)
+        .map(|t| Duration::from_secs(t as u64));
     let started = Instant::now();
     let status = loop {
         match child.try_wait() {
@@ -113,7 +124,15 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
         use std::io::Read;
         let _ = e.read_to_string(&mut stderr);
     }
-    let first = stderr.lines().find(|l| !l.trim().is_empty()).unwrap_or("").trim();
-    let detail = if first.is_empty() { String::new() } else { format!(": {first}") };
+    let first = stderr
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    let detail = if first.is_empty() {
+        String::new()
+    } else {
+        format!(": {first}")
+    };
     Err(err(format!("failed with {status}{detail}")))
 }

@@ -38,7 +38,9 @@ pub fn is_alive(pid: Pid, start_time: u64) -> bool {
 /// The inode of /proc/PID/ns/NAME, which identifies the namespace.
 pub fn ns_inode(pid: &str, name: &str) -> Option<u64> {
     use std::os::unix::fs::MetadataExt;
-    std::fs::metadata(format!("/proc/{pid}/ns/{name}")).ok().map(|m| m.ino())
+    std::fs::metadata(format!("/proc/{pid}/ns/{name}"))
+        .ok()
+        .map(|m| m.ino())
 }
 
 /// All pids (host view) whose pid namespace is the one of `pid`.

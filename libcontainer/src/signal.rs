@@ -10,21 +10,48 @@ use crate::error::{Error, Result};
 pub fn parse(s: &str) -> Result<i32> {
     let bad = || Error::BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) { Ok(n) } else { Err(bad()) };
+        return if (1..=libc::SIGRTMAX()).contains(&n) {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     let upper = s.to_ascii_uppercase();
     let name = upper.strip_prefix("SIG").unwrap_or(&upper);
     if let Some(rest) = name.strip_prefix("RTMIN") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('+').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('+')
+                .and_then(|r| r.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = libc::SIGRTMIN() + off;
-        return if n <= libc::SIGRTMAX() { Ok(n) } else { Err(bad()) };
+        return if n <= libc::SIGRTMAX() {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
-        let off: i32 = if rest.is_empty() { 0 } else { rest.strip_prefix('-').and_then(|r| r.parse().ok()).ok_or_else(bad)? };
+        let off: i32 = if rest.is_empty() {
+            0
+        } else {
+            rest.strip_prefix('-')
+                .and_then(|r| r.parse().ok())
+                .ok_or_else(bad)?
+        };
         let n = libc::SIGRTMAX() - off;
-        return if n >= libc::SIGRTMIN() { Ok(n) } else { Err(bad()) };
+        return if n >= libc::SIGRTMIN() {
+            Ok(n)
+        } else {
+            Err(bad())
+        };
     }
-    format!("SIG{name}").parse::<Signal>().map(|s| s as i32).map_err(|_| bad())
+    format!("SIG{name}")
+        .parse::<Signal>()
+        .map(|s| s as i32)
+        .map_err(|_| bad())
 }
 
 #[cfg(test)]

@@ -56,7 +56,11 @@ pub fn parse_group(text: &str) -> Vec<GroupEntry> {
             Some(GroupEntry {
                 name: f[0].to_string(),
                 gid: f[2].parse().ok()?,
-                members: f[3].split(',').filter(|m| !m.is_empty()).map(str::to_string).collect(),
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
             })
         })
         .collect()
@@ -87,11 +91,16 @@ pub fn resolve(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Res
     };
     let entry = match u.parse::<u32>() {
         Ok(uid) => passwd.iter().find(|p| p.uid == uid),
-        Err(_) => Some(passwd.iter().find(|p| p.name == u).ok_or_else(|| Error::NoUser {
-            what: "user",
-            name: u.to_string(),
-            file: "/etc/passwd",
-        })?),
+        Err(_) => Some(
+            passwd
+                .iter()
+                .find(|p| p.name == u)
+                .ok_or_else(|| Error::NoUser {
+                    what: "user",
+                    name: u.to_string(),
+                    file: "/etc/passwd",
+                })?,
+        ),
     };
     let uid = match (u.parse::<u32>(), entry) {
         (Ok(uid), _) => uid,
@@ -103,12 +112,15 @@ pub fn resolve(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Res
         Some(g) => match g.parse::<u32>() {
             Ok(gid) => gid,
             Err(_) => {
-                groups.iter().find(|e| e.name == g).ok_or_else(|| Error::NoUser {
-                    what: "group",
-                    name: g.to_string(),
-                    file: "/etc/group",
-                })?
-                .gid
+                groups
+                    .iter()
+                    .find(|e| e.name == g)
+                    .ok_or_else(|| Error::NoUser {
+                        what: "group",
+                        name: g.to_string(),
+                        file: "/etc/group",
+                    })?
+                    .gid
             }
         },
         None => entry.map_or(0, |e| e.gid),
@@ -116,12 +128,17 @@ pub fn resolve(spec: &str, passwd: &[PasswdEntry], groups: &[GroupEntry]) -> Res
     let sgids = match (g, entry) {
         (None, Some(e)) => groups
             .iter()
-            .filter(|gr| gr.members.iter().any(|m| *m == e.name))
+            .filter(|gr| gr.members.contains(&e.name))
             .map(|gr| gr.gid)
             .collect(),
         _ => Vec::new(),
     };
-    Ok(ExecUser { uid, gid, sgids, home })
+    Ok(ExecUser {
+        uid,
+        gid,
+        sgids,
+        home,
+    })
 }
 
 /// Resolve extra group names or numbers (`exec --additional-gids`).
@@ -130,11 +147,15 @@ pub fn resolve_groups(names: &[String], groups: &[GroupEntry]) -> Result<Vec<u32
         .iter()
         .map(|n| match n.parse::<u32>() {
             Ok(g) => Ok(g),
-            Err(_) => groups.iter().find(|e| e.name == *n).map(|e| e.gid).ok_or_else(|| Error::NoUser {
-                what: "group",
-                name: n.clone(),
-                file: "/etc/group",
-            }),
+            Err(_) => groups
+                .iter()
+                .find(|e| e.name == *n)
+                .map(|e| e.gid)
+                .ok_or_else(|| Error::NoUser {
+                    what: "group",
+                    name: n.clone(),
+                    file: "/etc/group",
+                }),
         })
         .collect()
 }
@@ -143,7 +164,8 @@ pub fn resolve_groups(names: &[String], groups: &[GroupEntry]) -> Result<Vec<u32
 mod tests {
     use super::*;
 
-    const PASSWD: &str = "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbad line\n";
+    const PASSWD: &str =
+        "root:x:0:0:root:/root:/bin/sh\nalice:x:1000:1000::/home/alice:/bin/sh\nbad line\n";
     const GROUP: &str = "root:x:0:\nalice:x:1000:\nextra:x:2000:alice,bob\n";
 
     #[test]
@@ -151,7 +173,10 @@ mod tests {
         let (p, g) = (parse_passwd(PASSWD), parse_group(GROUP));
         assert_eq!(p.len(), 2);
         let u = resolve("alice", &p, &g).unwrap();
-        assert_eq!((u.uid, u.gid, u.sgids.clone(), u.home.as_str()), (1000, 1000, vec![2000], "/home/alice"));
+        assert_eq!(
+            (u.uid, u.gid, u.sgids.clone(), u.home.as_str()),
+            (1000, 1000, vec![2000], "/home/alice")
+        );
         let u = resolve("1000:extra", &p, &g).unwrap();
         assert_eq!((u.uid, u.gid, u.sgids.len()), (1000, 2000, 0));
         let u = resolve("4242", &p, &g).unwrap();
@@ -164,6 +189,9 @@ mod tests {
         let e = resolve("nosuch", &p, &g).unwrap_err().to_string();
         assert!(e.contains("nosuch") && e.contains("/etc/passwd"), "{e}");
         assert!(resolve("0:nogroup", &p, &g).is_err());
-        assert_eq!(resolve_groups(&["extra".into(), "7".into()], &g).unwrap(), vec![2000, 7]);
+        assert_eq!(
+            resolve_groups(&["extra".into(), "7".into()], &g).unwrap(),
+            vec![2000, 7]
+        );
     }
 }

@@ -48,7 +48,12 @@ where
     S: Subscriber + for<'a> LookupSpan<'a>,
     N: for<'a> FormatFields<'a> + 'static,
 {
-    fn format_event(&self, _ctx: &FmtContext<'_, S, N>, mut w: Writer<'_>, event: &Event<'_>) -> std::fmt::Result {
+    fn format_event(
+        &self,
+        _ctx: &FmtContext<'_, S, N>,
+        mut w: Writer<'_>,
+        event: &Event<'_>,
+    ) -> std::fmt::Result {
         let mut msg = Msg::default();
         event.record(&mut msg);
         let level = match *event.metadata().level() {
@@ -64,7 +69,12 @@ where
                 let line = serde_json::json!({"level": level, "msg": msg.0, "time": time});
                 writeln!(w, "{line}")
             }
-            Format::Text => writeln!(w, "time={} level={level} msg={}", quote(&time), quote(&msg.0)),
+            Format::Text => writeln!(
+                w,
+                "time={} level={level} msg={}",
+                quote(&time),
+                quote(&msg.0)
+            ),
         }
     }
 }
@@ -77,7 +87,9 @@ pub struct Logging {
 /// Install the global subscriber.
 pub fn init(log: Option<&std::path::Path>, format: Format, debug: bool) -> Result<Logging> {
     let level = if debug { Level::DEBUG } else { Level::WARN };
-    let builder = tracing_subscriber::fmt().with_max_level(level).event_format(Runc(format));
+    let builder = tracing_subscriber::fmt()
+        .with_max_level(level)
+        .event_format(Runc(format));
     match log {
         Some(path) => {
             let f = File::options()

@@ -9,6 +9,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 const VERSION: &str = concat!(
+    "version ",
     env!("CARGO_PKG_VERSION"),
     "\ncommit: ",
     env!("SKIFF_COMMIT"),
@@ -20,22 +21,22 @@ const VERSION: &str = concat!(
 #[command(name = "skiff", version = VERSION, about = "skiff: a fast, small OCI container runtime (drop-in for runc)")]
 struct Cli {
     /// Directory for the containers' state.
-    #[arg(long, global = true, default_value = "/run/skiff")]
+    #[arg(long, default_value = "/run/skiff")]
     root: PathBuf,
     /// Write log lines to this file instead of stderr.
-    #[arg(long, global = true)]
+    #[arg(long)]
     log: Option<PathBuf>,
     /// Log line format.
-    #[arg(long = "log-format", global = true, value_enum, default_value = "text")]
+    #[arg(long = "log-format", value_enum, default_value = "text")]
     log_format: logging::Format,
     /// Log debug messages.
-    #[arg(long, global = true)]
+    #[arg(long)]
     debug: bool,
     /// Use systemd for cgroups (accepted; the cgroup manager is not built yet).
-    #[arg(long = "systemd-cgroup", global = true)]
+    #[arg(long = "systemd-cgroup")]
     systemd_cgroup: bool,
     /// Rootless mode: auto, true or false.
-    #[arg(long, global = true, default_value = "auto")]
+    #[arg(long, default_value = "auto")]
     rootless: String,
     #[command(subcommand)]
     cmd: commands::Command,

@@ -100,7 +100,15 @@ impl Bundle {
         let dir = TempDir::new("skiff-bundle");
         let rootfs = dir.path().join("rootfs");
         for d in [
-            "bin", "proc", "sys", "dev", "tmp", "etc", "root", "home/alice", "mnt",
+            "bin",
+            "proc",
+            "sys",
+            "dev",
+            "tmp",
+            "etc",
+            "root",
+            "home/alice",
+            "mnt",
         ] {
             fs::create_dir_all(rootfs.join(d)).expect("mkdir rootfs dir");
         }
@@ -210,7 +218,13 @@ impl Bundle {
     }
 
     /// Appends a mount to `mounts`.
-    pub fn add_mount(&mut self, dest: &str, typ: &str, source: &str, options: &[&str]) -> &mut Self {
+    pub fn add_mount(
+        &mut self,
+        dest: &str,
+        typ: &str,
+        source: &str,
+        options: &[&str],
+    ) -> &mut Self {
         self.config["mounts"]
             .as_array_mut()
             .expect("mounts array")
@@ -235,7 +249,13 @@ impl Bundle {
 
     /// Appends a hook of `kind` (e.g. "prestart") with path, args and an
     /// optional timeout in seconds.
-    pub fn add_hook(&mut self, kind: &str, path: &str, args: &[&str], timeout: Option<u64>) -> &mut Self {
+    pub fn add_hook(
+        &mut self,
+        kind: &str,
+        path: &str,
+        args: &[&str],
+        timeout: Option<u64>,
+    ) -> &mut Self {
         if !self.config["hooks"].is_object() {
             self.config["hooks"] = json!({});
         }

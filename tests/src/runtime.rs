@@ -1,8 +1,8 @@
 //! Driving the skiff CLI with a private `--root` per test.
 
 use crate::{
-    describe, finish_captured, output_with_timeout, poll_until, skiff_bin, spawn_captured,
-    Bundle, TempDir,
+    describe, finish_captured, output_with_timeout, poll_until, skiff_bin, spawn_captured, Bundle,
+    TempDir,
 };
 use serde_json::Value;
 use std::cell::RefCell;
@@ -102,7 +102,11 @@ impl Runtime {
     #[track_caller]
     pub fn create_ok(&self, bundle: &Bundle, id: &str) -> i64 {
         let out = self.create(bundle, id, &[]);
-        assert!(out.status.success(), "create {id} failed: {}", describe(&out));
+        assert!(
+            out.status.success(),
+            "create {id} failed: {}",
+            describe(&out)
+        );
         self.pid(id)
     }
 
@@ -184,10 +188,13 @@ impl Runtime {
     #[track_caller]
     pub fn state(&self, id: &str) -> Value {
         let out = self.skiff(&["state", id]);
-        assert!(out.status.success(), "state {id} failed: {}", describe(&out));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!("state {id} printed invalid JSON ({e}): {}", describe(&out))
-        })
+        assert!(
+            out.status.success(),
+            "state {id} failed: {}",
+            describe(&out)
+        );
+        serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("state {id} printed invalid JSON ({e}): {}", describe(&out)))
     }
 
     /// The `status` field of `state <id>` ("" when state fails).
@@ -242,7 +249,11 @@ impl Runtime {
     pub fn start_container(&self, bundle: &Bundle, id: &str) -> i64 {
         let pid = self.create_ok(bundle, id);
         let out = self.start(id);
-        assert!(out.status.success(), "start {id} failed: {}", describe(&out));
+        assert!(
+            out.status.success(),
+            "start {id} failed: {}",
+            describe(&out)
+        );
         self.expect_status(id, "running");
         pid
     }

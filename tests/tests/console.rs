@@ -15,7 +15,7 @@ fn create_sends_pty_master_and_output_arrives() {
     let rt = Runtime::new();
     let mut bundle = Bundle::sh(
         "echo hello-tty; tty; [ -t 0 ] && [ -t 1 ] && [ -t 2 ] && echo all-ttys; \
-         stat -c '%t' /dev/console",
+         stat -c '%t' /dev/console; stat -L -c 'stdin %t' /proc/self/fd/0",
     );
     bundle.set_terminal(true);
     let sock = ConsoleSocket::new();
@@ -28,13 +28,24 @@ fn create_sends_pty_master_and_output_arrives() {
     assert!(ended, "pty output did not end: {text:?}");
     let lines: Vec<&str> = text.lines().map(str::trim).collect();
     assert!(lines.contains(&"hello-tty"), "{text:?}");
+    // runc opens the slave as /dev/pts/N; opening it through the
+    // /dev/console bind mount is the same device.
     assert!(
-        lines.iter().any(|l| l.starts_with("/dev/pts/")),
-        "tty is not a pts: {text:?}"
+        lines
+            .iter()
+            .any(|l| l.starts_with("/dev/pts/") || *l == "/dev/console"),
+        "tty is not the pty: {text:?}"
     );
-    assert!(lines.contains(&"all-ttys"), "stdio is not the pty: {text:?}");
+    assert!(lines.contains(&"stdin 88"), "stdin is not a pts: {text:?}");
+    assert!(
+        lines.contains(&"all-ttys"),
+        "stdio is not the pty: {text:?}"
+    );
     // /dev/console is bind-mounted from the pts (major 136 = 0x88).
-    assert!(lines.contains(&"88"), "/dev/console is not the pty: {text:?}");
+    assert!(
+        lines.contains(&"88"),
+        "/dev/console is not the pty: {text:?}"
+    );
     rt.expect_status(&id, "stopped");
 }
 

@@ -149,7 +149,11 @@ fn all_six_hooks_run_in_order_with_state() {
         assert_eq!(hooks.mnt_ns(kind), host_mnt, "{kind} mount namespace");
     }
     for kind in ["createContainer", "startContainer"] {
-        assert_ne!(hooks.mnt_ns(kind), host_mnt, "{kind} ran in the host mount ns");
+        assert_ne!(
+            hooks.mnt_ns(kind),
+            host_mnt,
+            "{kind} ran in the host mount ns"
+        );
         assert!(!hooks.mnt_ns(kind).is_empty(), "{kind} mount namespace");
     }
     assert_no_leftovers(&rt, &id, &bundle);
@@ -163,10 +167,7 @@ fn hook_args_and_env() {
     let rt = Runtime::new();
     let mut bundle = Bundle::with_args(&["true"]);
     let out_file = bundle.path().join("hook.out");
-    let script = format!(
-        "echo \"$0 $1 [$FOO] [$(cat)]\" > '{}'",
-        out_file.display()
-    );
+    let script = format!("echo \"$0 $1 [$FOO] [$(cat)]\" > '{}'", out_file.display());
     bundle.add_hook(
         "createRuntime",
         "/bin/sh",

@@ -9,8 +9,8 @@ use std::fs;
 fn mount_line<'a>(mountinfo: &'a str, point: &str) -> &'a str {
     mountinfo
         .lines()
-        .filter(|l| l.split(' ').nth(4) == Some(point))
-        .last()
+        .rev()
+        .find(|l| l.split(' ').nth(4) == Some(point))
         .unwrap_or_else(|| panic!("no mount at {point}:\n{mountinfo}"))
 }
 
@@ -68,15 +68,25 @@ fn masked_paths_hide_files_and_dirs() {
     fs::create_dir(root.join("secretdir")).unwrap();
     fs::write(root.join("secretdir/inner.txt"), "inner").unwrap();
     fs::write(root.join("visible.txt"), "visible").unwrap();
-    bundle.config_mut()["linux"]["maskedPaths"] =
-        json!(["/secret.txt", "/secretdir", "/does/not/exist", "/proc/kcore"]);
+    bundle.config_mut()["linux"]["maskedPaths"] = json!([
+        "/secret.txt",
+        "/secretdir",
+        "/does/not/exist",
+        "/proc/kcore"
+    ]);
     let out = rt.run_ok(&bundle);
     assert!(out.contains("file=[]"), "{out}");
     assert!(out.contains("dir=[]"), "{out}");
     assert!(out.contains("other=[visible]"), "{out}");
-    assert!(!out.contains("dir-writable"), "masked dir is writable: {out}");
+    assert!(
+        !out.contains("dir-writable"),
+        "masked dir is writable: {out}"
+    );
     assert!(out.contains("character special file 1:3"), "{out}");
-    assert_eq!(fs::read_to_string(root.join("secret.txt")).unwrap(), "TOP-SECRET");
+    assert_eq!(
+        fs::read_to_string(root.join("secret.txt")).unwrap(),
+        "TOP-SECRET"
+    );
     assert!(!root.join("secretdir/new").exists());
 }
 
@@ -102,8 +112,14 @@ fn readonly_paths_cannot_be_written() {
     assert!(out.contains("rwdir-writable"), "{out}");
     assert!(out.lines().any(|l| l == "kept"), "{out}");
     let ro = "ro".to_owned();
-    assert!(mount_opts(mount_line(&out, "/rodir")).contains(&ro), "{out}");
-    assert!(mount_opts(mount_line(&out, "/proc/sys")).contains(&ro), "{out}");
+    assert!(
+        mount_opts(mount_line(&out, "/rodir")).contains(&ro),
+        "{out}"
+    );
+    assert!(
+        mount_opts(mount_line(&out, "/proc/sys")).contains(&ro),
+        "{out}"
+    );
     assert!(!root.join("rodir/x").exists());
 }
 
@@ -141,7 +157,10 @@ fn default_devices() {
         "full-enospc",
         "missing=3",
     ] {
-        assert!(out.lines().any(|l| l == want), "missing {want:?} in:\n{out}");
+        assert!(
+            out.lines().any(|l| l == want),
+            "missing {want:?} in:\n{out}"
+        );
     }
     assert!(mount_line(&out, "/dev").contains(" - tmpfs "), "{out}");
     assert!(mount_line(&out, "/dev/shm").contains(" - tmpfs "), "{out}");
@@ -207,8 +226,15 @@ fn tmpfs_mount_with_options() {
         assert!(opts.contains(&o.to_owned()), "/scratch lacks {o}: {line}");
     }
     assert!(line.contains(" - tmpfs "), "{line}");
-    assert!(super_opts(line).contains(&"size=1024k".to_owned()), "{line}");
-    assert_eq!(lines.last(), Some(&"755"), "missing destination not created: {out}");
+    assert!(
+        super_opts(line).contains(&"size=1024k".to_owned()),
+        "{line}"
+    );
+    assert_eq!(
+        lines.last(),
+        Some(&"755"),
+        "missing destination not created: {out}"
+    );
     assert!(bundle.rootfs().join("deep/new/mount").is_dir());
 }
 
@@ -241,26 +267,36 @@ fn rootfs_propagation() {
 }
 
 #[test]
-fn sysctls_are_set_in_the_container_only() {
-    if !preflight("sysctls_are_set_in_the_container_only") {
+fn net_sysctl_is_set_in_the_container_only() {
+    if !preflight("net_sysctl_is_set_in_the_container_only") {
         return;
     }
     let rt = Runtime::new();
     let host_fwd = fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap();
-    let host_dom = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
     let want_fwd = if host_fwd.trim() == "1" { "0" } else { "1" };
-    let mut bundle =
-        Bundle::sh("cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/domainname");
-    bundle.config_mut()["linux"]["sysctl"] = json!({
-        "net.ipv4.ip_forward": want_fwd,
-        "kernel.domainname": "sysctl.test"
-    });
+    let mut bundle = Bundle::with_args(&["cat", "/proc/sys/net/ipv4/ip_forward"]);
+    bundle.config_mut()["linux"]["sysctl"] = json!({ "net.ipv4.ip_forward": want_fwd });
     let out = rt.run_ok(&bundle);
-    assert_eq!(out, format!("{want_fwd}\nsysctl.test\n"));
+    assert_eq!(out, format!("{want_fwd}\n"));
     assert_eq!(
         fs::read_to_string("/proc/sys/net/ipv4/ip_forward").unwrap(),
         host_fwd
     );
+}
+
+#[test]
+fn uts_sysctl_is_set_in_the_container_only() {
+    if !preflight("uts_sysctl_is_set_in_the_container_only") {
+        return;
+    }
+    // runc accepts kernel.domainname with a UTS namespace (and no
+    // conflicting `domainname` field).
+    let rt = Runtime::new();
+    let host_dom = fs::read_to_string("/proc/sys/kernel/domainname").unwrap();
+    let mut bundle = Bundle::with_args(&["cat", "/proc/sys/kernel/domainname"]);
+    bundle.config_mut()["linux"]["sysctl"] = json!({ "kernel.domainname": "sysctl.test" });
+    let out = rt.run_ok(&bundle);
+    assert_eq!(out, "sysctl.test\n");
     assert_eq!(
         fs::read_to_string("/proc/sys/kernel/domainname").unwrap(),
         host_dom
@@ -283,6 +319,29 @@ fn proc_sys_and_cgroup_mounts() {
     assert!(procs <= 3, "host processes visible in /proc: {out}");
     assert!(mount_line(&out, "/proc").contains(" - proc "));
     let sys = mount_line(&out, "/sys");
-    assert!(sys.contains(" - sysfs ") && mount_opts(sys).contains(&"ro".to_owned()), "{sys}");
+    assert!(
+        sys.contains(" - sysfs ") && mount_opts(sys).contains(&"ro".to_owned()),
+        "{sys}"
+    );
     assert!(mount_line(&out, "/dev/mqueue").contains(" - mqueue "));
+}
+
+#[test]
+fn no_pivot_and_no_new_keyring_flags() {
+    if !preflight("no_pivot_and_no_new_keyring_flags") {
+        return;
+    }
+    let rt = Runtime::new();
+    let bundle =
+        Bundle::sh("(cd ../../../../..; ls -a | tr '\\n' ' '); echo; ls -a / | tr '\\n' ' '; echo");
+    fs::write(bundle.rootfs().join("container-canary"), "").unwrap();
+    let id = unique_id("nopivot");
+    let out = rt.run(&bundle, &id, &["--no-pivot", "--no-new-keyring"]);
+    assert_success(&out, "run --no-pivot --no-new-keyring");
+    let text = stdout(&out);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.len(), 2, "{text}");
+    assert_eq!(lines[0], lines[1], "`..` escapes the chroot: {text}");
+    assert!(lines[1].contains("container-canary"), "{text}");
+    assert_no_leftovers(&rt, &id, &bundle);
 }

@@ -19,10 +19,16 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
         ("cpu", r.cpu().is_some()),
         ("pids", r.pids().is_some()),
         ("blockIO", r.block_io().is_some()),
-        ("hugepageLimits", r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty())),
+        (
+            "hugepageLimits",
+            r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
+        ),
         ("network", r.network().is_some()),
         ("rdma", r.rdma().as_ref().is_some_and(|h| !h.is_empty())),
-        ("unified", r.unified().as_ref().is_some_and(|h| !h.is_empty())),
+        (
+            "unified",
+            r.unified().as_ref().is_some_and(|h| !h.is_empty()),
+        ),
     ];
     if let Some((name, _)) = asks.iter().find(|(_, set)| *set) {
         return Err(Error::Unsupported {
@@ -31,7 +37,9 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
         });
     }
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        tracing::debug!("linux.resources.devices: no device cgroup yet; access is limited to the nodes in /dev");
+        tracing::debug!(
+            "linux.resources.devices: no device cgroup yet; access is limited to the nodes in /dev"
+        );
     }
     Ok(())
 }

@@ -59,7 +59,10 @@ impl Bundle {
 }
 
 /// The namespace entry of `typ` in `spec`, if listed.
-pub fn namespace_of(spec: &Spec, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
+pub fn namespace_of(
+    spec: &Spec,
+    typ: LinuxNamespaceType,
+) -> Option<&oci_spec::runtime::LinuxNamespace> {
     spec.linux()
         .as_ref()?
         .namespaces()

@@ -186,12 +186,56 @@ fn rec_attr_of(opt: &str) -> Option<(bool, u64)> {
 /// The option names skiff understands, for `skiff features`.
 pub fn known_options() -> Vec<&'static str> {
     vec![
-        "async", "atime", "bind", "defaults", "dev", "diratime", "dirsync", "exec", "mand", "noatime",
-        "nodev", "nodiratime", "noexec", "nomand", "norelatime", "nostrictatime", "nosuid", "nosymfollow",
-        "private", "rbind", "rdev", "rdiratime", "relatime", "remount", "rexec", "rnoatime", "rnodev",
-        "rnodiratime", "rnoexec", "rnosuid", "rnosymfollow", "ro", "rprivate", "rro", "rrw", "rshared",
-        "rslave", "rstrictatime", "rsuid", "rsymfollow", "runbindable", "rw", "shared", "slave",
-        "strictatime", "suid", "symfollow", "sync", "tmpcopyup", "unbindable",
+        "async",
+        "atime",
+        "bind",
+        "defaults",
+        "dev",
+        "diratime",
+        "dirsync",
+        "exec",
+        "mand",
+        "noatime",
+        "nodev",
+        "nodiratime",
+        "noexec",
+        "nomand",
+        "norelatime",
+        "nostrictatime",
+        "nosuid",
+        "nosymfollow",
+        "private",
+        "rbind",
+        "rdev",
+        "rdiratime",
+        "relatime",
+        "remount",
+        "rexec",
+        "rnoatime",
+        "rnodev",
+        "rnodiratime",
+        "rnoexec",
+        "rnosuid",
+        "rnosymfollow",
+        "ro",
+        "rprivate",
+        "rro",
+        "rrw",
+        "rshared",
+        "rslave",
+        "rstrictatime",
+        "rsuid",
+        "rsymfollow",
+        "runbindable",
+        "rw",
+        "shared",
+        "slave",
+        "strictatime",
+        "suid",
+        "symfollow",
+        "sync",
+        "tmpcopyup",
+        "unbindable",
     ]
 }
 
@@ -206,7 +250,10 @@ mod tests {
     #[test]
     fn flags_and_data() {
         let o = p(&["nosuid", "noexec", "nodev", "mode=755", "size=65536k"]);
-        assert_eq!(o.flags, MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV);
+        assert_eq!(
+            o.flags,
+            MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC | MsFlags::MS_NODEV
+        );
         assert_eq!(o.data, "mode=755,size=65536k");
         assert!(!o.bind);
     }

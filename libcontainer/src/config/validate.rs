@@ -20,16 +20,25 @@ fn invalid(field: impl Into<String>, msg: impl Into<String>) -> Error {
 pub fn validate(bundle: &Bundle) -> Result<()> {
     let spec = &bundle.spec;
     check_version(spec.version())?;
-    let process = spec.process().as_ref().ok_or_else(|| invalid("process", "missing"))?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| invalid("process", "missing"))?;
     if process.args().as_ref().is_none_or(|a| a.is_empty()) {
         return Err(invalid("process.args", "must name the program to run"));
     }
     if !process.cwd().is_absolute() {
-        return Err(invalid("process.cwd", format!("{:?} is not an absolute path", process.cwd())));
+        return Err(invalid(
+            "process.cwd",
+            format!("{:?} is not an absolute path", process.cwd()),
+        ));
     }
     for (i, e) in process.env().iter().flatten().enumerate() {
         if !e.contains('=') {
-            return Err(invalid(format!("process.env[{i}]"), format!("{e:?} is not KEY=VALUE")));
+            return Err(invalid(
+                format!("process.env[{i}]"),
+                format!("{e:?} is not KEY=VALUE"),
+            ));
         }
     }
     for (i, m) in spec.mounts().iter().flatten().enumerate() {
@@ -40,41 +49,74 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
             ));
         }
     }
-    let linux = spec.linux().as_ref().ok_or_else(|| invalid("linux", "missing"))?;
+    let linux = spec
+        .linux()
+        .as_ref()
+        .ok_or_else(|| invalid("linux", "missing"))?;
     let mut seen = HashSet::new();
     for (i, ns) in linux.namespaces().iter().flatten().enumerate() {
         if !seen.insert(ns.typ()) {
-            return Err(invalid(format!("linux.namespaces[{i}]"), format!("duplicate namespace {:?}", ns.typ())));
+            return Err(invalid(
+                format!("linux.namespaces[{i}]"),
+                format!("duplicate namespace {:?}", ns.typ()),
+            ));
         }
         if let Some(p) = ns.path() {
             if !p.is_absolute() {
-                return Err(invalid(format!("linux.namespaces[{i}].path"), "must be absolute"));
+                return Err(invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    "must be absolute",
+                ));
             }
             if let Err(e) = std::fs::metadata(p) {
-                return Err(invalid(format!("linux.namespaces[{i}].path"), format!("{}: {e}", p.display())));
+                return Err(invalid(
+                    format!("linux.namespaces[{i}].path"),
+                    format!("{}: {e}", p.display()),
+                ));
             }
         }
     }
-    let new_ns = |t| linux.namespaces().iter().flatten().any(|n| n.typ() == t && n.path().is_none());
+    let new_ns = |t| {
+        linux
+            .namespaces()
+            .iter()
+            .flatten()
+            .any(|n| n.typ() == t && n.path().is_none())
+    };
     let has_maps = linux.uid_mappings().as_ref().is_some_and(|m| !m.is_empty())
         || linux.gid_mappings().as_ref().is_some_and(|m| !m.is_empty());
     if new_ns(LinuxNamespaceType::User) {
         if linux.uid_mappings().as_ref().is_none_or(|m| m.is_empty())
             || linux.gid_mappings().as_ref().is_none_or(|m| m.is_empty())
         {
-            return Err(invalid("linux.uidMappings", "a new user namespace needs uidMappings and gidMappings"));
+            return Err(invalid(
+                "linux.uidMappings",
+                "a new user namespace needs uidMappings and gidMappings",
+            ));
         }
     } else if has_maps {
-        return Err(invalid("linux.uidMappings", "mappings need a new user namespace"));
+        return Err(invalid(
+            "linux.uidMappings",
+            "mappings need a new user namespace",
+        ));
     }
     if spec.hostname().is_some() && !new_ns(LinuxNamespaceType::Uts) {
-        return Err(invalid("hostname", "setting a hostname needs a new uts namespace"));
+        return Err(invalid(
+            "hostname",
+            "setting a hostname needs a new uts namespace",
+        ));
     }
     if spec.domainname().is_some() && !new_ns(LinuxNamespaceType::Uts) {
-        return Err(invalid("domainname", "setting a domainname needs a new uts namespace"));
+        return Err(invalid(
+            "domainname",
+            "setting a domainname needs a new uts namespace",
+        ));
     }
     if linux.time_offsets().is_some() && !new_ns(LinuxNamespaceType::Time) {
-        return Err(invalid("linux.timeOffsets", "time offsets need a new time namespace"));
+        return Err(invalid(
+            "linux.timeOffsets",
+            "time offsets need a new time namespace",
+        ));
     }
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
         check_sysctl(key, &new_ns)?;
@@ -107,7 +149,10 @@ fn check_version(v: &str) -> Result<()> {
         (Some(1), Some(_)) => Ok(()),
         _ => Err(invalid(
             "ociVersion",
-            format!("unsupported version {v:?}: skiff supports runtime-spec 1.0.0 to {}", crate::OCI_VERSION),
+            format!(
+                "unsupported version {v:?}: skiff supports runtime-spec 1.0.0 to {}",
+                crate::OCI_VERSION
+            ),
         )),
     }
 }
@@ -122,8 +167,14 @@ fn check_sysctl(key: &str, new_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
     let ipc = key.starts_with("fs.mqueue.")
         || matches!(
             key,
-            "kernel.msgmax" | "kernel.msgmnb" | "kernel.msgmni" | "kernel.sem" | "kernel.shmall"
-                | "kernel.shmmax" | "kernel.shmmni" | "kernel.shm_rmid_forced"
+            "kernel.msgmax"
+                | "kernel.msgmnb"
+                | "kernel.msgmni"
+                | "kernel.sem"
+                | "kernel.shmall"
+                | "kernel.shmmax"
+                | "kernel.shmmni"
+                | "kernel.shm_rmid_forced"
         );
     if ipc {
         return if new_ns(LinuxNamespaceType::Ipc) {
@@ -142,7 +193,10 @@ fn check_sysctl(key: &str, new_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
     if matches!(key, "kernel.hostname" | "kernel.domainname") {
         return Err(invalid(field, "use the hostname/domainname fields instead"));
     }
-    Err(invalid(field, "is not namespaced: it would change the host"))
+    Err(invalid(
+        field,
+        "is not namespaced: it would change the host",
+    ))
 }
 
 #[cfg(test)]

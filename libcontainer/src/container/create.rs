@@ -94,7 +94,8 @@ fn create_in(
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     let fifo_path = dir.join(EXEC_FIFO);
-    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600)).step(|| format!("mkfifo {}", fifo_path.display()))?;
+    nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
+        .step(|| format!("mkfifo {}", fifo_path.display()))?;
     let fifo: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH)
@@ -102,9 +103,11 @@ fn create_in(
         .path(&fifo_path)?
         .into();
     let console_socket = match &opts.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| Error::Invalid {
-            field: "--console-socket".into(),
-            msg: format!("{}: {e}", p.display()),
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
+            Error::Invalid {
+                field: "--console-socket".into(),
+                msg: format!("{}: {e}", p.display()),
+            }
         })?)),
         None => None,
     };
@@ -114,10 +117,15 @@ fn create_in(
     let mut pid_join = None;
     let mut time_new = false;
     for (typ, flag) in NS_ORDER {
-        let Some(ns) = bundle.namespace(typ) else { continue };
+        let Some(ns) = bundle.namespace(typ) else {
+            continue;
+        };
         match (ns.path(), typ) {
             (Some(p), LinuxNamespaceType::Pid) => pid_join = Some(open_ns(p, typ)?),
-            (Some(p), LinuxNamespaceType::Time) => join.push((CloneFlags::from_bits_retain(CLONE_NEWTIME), open_ns(p, typ)?)),
+            (Some(p), LinuxNamespaceType::Time) => join.push((
+                CloneFlags::from_bits_retain(CLONE_NEWTIME),
+                open_ns(p, typ)?,
+            )),
             (Some(p), _) => join.push((flag, open_ns(p, typ)?)),
             (None, LinuxNamespaceType::Time) => time_new = true,
             (None, _) => new |= flag,
@@ -126,28 +134,37 @@ fn create_in(
     let new_userns = new.contains(CloneFlags::CLONE_NEWUSER);
     let in_userns = new_userns || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
     if let Some(fd) = &pid_join {
-        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID).step(|| "linux.namespaces: join pid namespace".into())?;
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .step(|| "linux.namespaces: join pid namespace".into())?;
     }
     if time_new {
-        nix::sched::unshare(CloneFlags::from_bits_retain(CLONE_NEWTIME)).step(|| "linux.namespaces: new time namespace".into())?;
+        nix::sched::unshare(CloneFlags::from_bits_retain(CLONE_NEWTIME))
+            .step(|| "linux.namespaces: new time namespace".into())?;
         write_time_offsets(spec)?;
     }
-    let null = rootfs::open_dev_null()?;
     let (parent_chan, child_chan) = channel::pair()?;
     // One clone3 creates every new namespace, unless some must be joined
     // first: then the child joins them and unshares the rest itself.
     let (clone_flags, unshare) = if join.is_empty() {
         (new, CloneFlags::empty())
     } else {
-        (new & CloneFlags::CLONE_NEWPID, new - CloneFlags::CLONE_NEWPID)
+        (
+            new & CloneFlags::CLONE_NEWPID,
+            new - CloneFlags::CLONE_NEWPID,
+        )
     };
     let preserve = opts.preserve_fds + opts.listen_fds;
     let extra_env = if opts.listen_fds > 0 {
-        vec![format!("LISTEN_FDS={}", opts.listen_fds), "LISTEN_PID=1".to_string()]
+        vec![
+            format!("LISTEN_FDS={}", opts.listen_fds),
+            "LISTEN_PID=1".to_string(),
+        ]
     } else {
         Vec::new()
     };
-    let pid = match sys::clone3(clone_flags.bits() as u64, None).step(|| "clone3 container init".into())? {
+    let pid = match sys::clone3(clone_flags.bits() as u64, None)
+        .step(|| "clone3 container init".into())?
+    {
         Forked::Child => {
             drop(parent_chan);
             init::main(InitArgs {
@@ -155,7 +172,6 @@ fn create_in(
                 chan: child_chan,
                 fifo,
                 console_socket,
-                null,
                 join,
                 unshare,
                 in_userns,
@@ -168,10 +184,18 @@ fn create_in(
     };
     *child = Some(pid);
     drop(child_chan);
-    drop((fifo, console_socket, null, join));
+    drop((fifo, console_socket, join));
     if new_userns {
-        write_map(pid, "uid_map", linux.and_then(|l| l.uid_mappings().as_ref()))?;
-        write_map(pid, "gid_map", linux.and_then(|l| l.gid_mappings().as_ref()))?;
+        write_map(
+            pid,
+            "uid_map",
+            linux.and_then(|l| l.uid_mappings().as_ref()),
+        )?;
+        write_map(
+            pid,
+            "gid_map",
+            linux.and_then(|l| l.gid_mappings().as_ref()),
+        )?;
     }
     let start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
     let state = State {
@@ -185,7 +209,9 @@ fn create_in(
         config: spec.clone(),
     };
     let creating = state_json(&state, Status::Creating);
-    parent_chan.send(&Msg::Go { state: creating.clone() })?;
+    parent_chan.send(&Msg::Go {
+        state: creating.clone(),
+    })?;
     loop {
         match parent_chan.recv()? {
             Some(Msg::RunHooks) => {
@@ -196,7 +222,11 @@ fn create_in(
             Some(Msg::Ready) => break,
             Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
             Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
-            None => return Err(Error::Child("container init exited before it was ready".into())),
+            None => {
+                return Err(Error::Child(
+                    "container init exited before it was ready".into(),
+                ))
+            }
         }
     }
     root.save(&state)?;
@@ -207,19 +237,29 @@ fn create_in(
 }
 
 fn open_ns(path: &Path, typ: LinuxNamespaceType) -> Result<OwnedFd> {
-    std::fs::File::open(path).map(OwnedFd::from).map_err(|e| Error::Invalid {
-        field: format!("linux.namespaces[{}].path", ns_proc_name(typ)),
-        msg: format!("{}: {e}", path.display()),
-    })
+    std::fs::File::open(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Invalid {
+            field: format!("linux.namespaces[{}].path", ns_proc_name(typ)),
+            msg: format!("{}: {e}", path.display()),
+        })
 }
 
 fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
-    let Some(offsets) = spec.linux().as_ref().and_then(|l| l.time_offsets().as_ref()) else {
+    let Some(offsets) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.time_offsets().as_ref())
+    else {
         return Ok(());
     };
     let mut text = String::new();
     for (clock, o) in offsets {
-        text.push_str(&format!("{clock} {} {}\n", o.secs().unwrap_or(0), o.nanosecs().unwrap_or(0)));
+        text.push_str(&format!(
+            "{clock} {} {}\n",
+            o.secs().unwrap_or(0),
+            o.nanosecs().unwrap_or(0)
+        ));
     }
     std::fs::write("/proc/self/timens_offsets", text).map_err(|e| Error::Invalid {
         field: "linux.timeOffsets".into(),
@@ -230,7 +270,10 @@ fn write_time_offsets(spec: &oci_spec::runtime::Spec) -> Result<()> {
 /// Write `pid` to `path` atomically, as runc does.
 pub fn write_pid_file(path: &Path, pid: Pid) -> Result<()> {
     let abs = std::path::absolute(path).path(path)?;
-    let tmp = abs.with_file_name(format!(".{}.tmp", abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")));
+    let tmp = abs.with_file_name(format!(
+        ".{}.tmp",
+        abs.file_name().and_then(|n| n.to_str()).unwrap_or("pid")
+    ));
     std::fs::write(&tmp, pid.to_string()).path(&tmp)?;
     std::fs::rename(&tmp, &abs).path(abs)
 }

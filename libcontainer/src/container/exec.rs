@@ -50,19 +50,30 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     let (s, status) = load(root, id)?;
     if !matches!(status, Status::Running | Status::Created) {
-        return Err(Error::WrongStatus { id: id.into(), status: status.to_string(), msg: "cannot exec in a container that is not running".into() });
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot exec in a container that is not running".into(),
+        });
     }
     let init = s.init_pid();
     let pidfd = sys::pidfd_open(init).step(|| format!("pidfd_open {init}"))?;
-    let differs = |name: &str| procfs::ns_inode(&s.pid.to_string(), name) != procfs::ns_inode("self", name);
-    let ns = NAMESPACES.iter().filter(|(n, _)| differs(n)).fold(CloneFlags::empty(), |a, (_, f)| a | *f);
+    let differs =
+        |name: &str| procfs::ns_inode(&s.pid.to_string(), name) != procfs::ns_inode("self", name);
+    let ns = NAMESPACES
+        .iter()
+        .filter(|(n, _)| differs(n))
+        .fold(CloneFlags::empty(), |a, (_, f)| a | *f);
     if differs("pid") {
-        nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID).step(|| "join the container's pid namespace".into())?;
+        nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID)
+            .step(|| "join the container's pid namespace".into())?;
     }
     let console_socket = match &opts.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| Error::Invalid {
-            field: "--console-socket".into(),
-            msg: format!("{}: {e}", p.display()),
+        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
+            Error::Invalid {
+                field: "--console-socket".into(),
+                msg: format!("{}: {e}", p.display()),
+            }
         })?)),
         None => None,
     };
@@ -94,7 +105,9 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         }
         Ok(Some(m)) => {
             let _ = waitpid(pid, None);
-            return Err(Error::Child(format!("unexpected message from exec process: {m:?}")));
+            return Err(Error::Child(format!(
+                "unexpected message from exec process: {m:?}"
+            )));
         }
         Err(e) => {
             let _ = waitpid(pid, None);

@@ -70,7 +70,10 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&fifo_path)
-        .map_err(|e| Error::Io { path: fifo_path.clone(), source: e })?;
+        .map_err(|e| Error::Io {
+            path: fifo_path.clone(),
+            source: e,
+        })?;
     loop {
         let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
         match poll(&mut fds, PollTimeout::from(100u16)) {
@@ -81,18 +84,39 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
                 continue;
             }
             Ok(_) => {}
-            Err(e) => return Err(Error::Sys { step: "poll exec fifo".into(), source: e }),
+            Err(e) => {
+                return Err(Error::Sys {
+                    step: "poll exec fifo".into(),
+                    source: e,
+                })
+            }
         }
         let mut b = [0u8; 1];
         match fifo.read(&mut b) {
             Ok(1) => break,
-            Ok(_) => return Err(Error::Child("container init closed the exec fifo without starting".into())),
+            Ok(_) => {
+                return Err(Error::Child(
+                    "container init closed the exec fifo without starting".into(),
+                ))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(Error::Io { path: fifo_path, source: e }),
+            Err(e) => {
+                return Err(Error::Io {
+                    path: fifo_path,
+                    source: e,
+                })
+            }
         }
     }
-    std::fs::remove_file(&fifo_path).map_err(|e| Error::Io { path: fifo_path, source: e })?;
-    if let Err(e) = hooks::run(s.config.hooks().as_ref(), Kind::Poststart, &state_json(&s, Status::Running)) {
+    std::fs::remove_file(&fifo_path).map_err(|e| Error::Io {
+        path: fifo_path,
+        source: e,
+    })?;
+    if let Err(e) = hooks::run(
+        s.config.hooks().as_ref(),
+        Kind::Poststart,
+        &state_json(&s, Status::Running),
+    ) {
         // runtime-spec: a failed poststart hook is logged, the container keeps running.
         tracing::warn!("{e}");
     }
@@ -106,16 +130,27 @@ use std::os::unix::fs::OpenOptionsExt;
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     let (s, status) = load(root, id)?;
     if status == Status::Stopped {
-        return Err(Error::WrongStatus { id: id.into(), status: status.to_string(), msg: "container not running".into() });
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "container not running".into(),
+        });
     }
     let sig = Signal::try_from(signal).ok();
-    let targets = if all && own_pid_ns(&s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    let targets = if all && own_pid_ns(&s) {
+        procfs::pids_in_pid_ns_of(s.init_pid())
+    } else {
+        vec![s.init_pid()]
+    };
     for pid in targets {
         match sig {
             Some(sig) => send_signal(pid, sig),
             None => nix::errno::Errno::result(sys::kill_raw(pid, signal)).map(drop),
         }
-        .map_err(|e| Error::Sys { step: format!("kill {pid}"), source: e })?;
+        .map_err(|e| Error::Sys {
+            step: format!("kill {pid}"),
+            source: e,
+        })?;
     }
     Ok(())
 }
@@ -167,19 +202,30 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    if let Err(e) = hooks::run(s.config.hooks().as_ref(), Kind::Poststop, &state_json(&s, Status::Stopped)) {
+    if let Err(e) = hooks::run(
+        s.config.hooks().as_ref(),
+        Kind::Poststop,
+        &state_json(&s, Status::Stopped),
+    ) {
         tracing::warn!("{e}");
     }
     root.remove(id)
 }
 
 fn kill_and_wait(s: &State) -> Result<()> {
-    let pids = if own_pid_ns(s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    let pids = if own_pid_ns(s) {
+        procfs::pids_in_pid_ns_of(s.init_pid())
+    } else {
+        vec![s.init_pid()]
+    };
     for pid in pids {
         let _ = send_signal(pid, Signal::SIGKILL);
     }
     if !wait_gone(s.init_pid(), s.pid_start, Duration::from_secs(10)) {
-        return Err(Error::Child(format!("container {} init {} did not die after SIGKILL", s.id, s.pid)));
+        return Err(Error::Child(format!(
+            "container {} init {} did not die after SIGKILL",
+            s.id, s.pid
+        )));
     }
     Ok(())
 }
@@ -204,6 +250,10 @@ pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<i32>> {
     if status == Status::Stopped {
         return Ok(Vec::new());
     }
-    let pids = if own_pid_ns(&s) { procfs::pids_in_pid_ns_of(s.init_pid()) } else { vec![s.init_pid()] };
+    let pids = if own_pid_ns(&s) {
+        procfs::pids_in_pid_ns_of(s.init_pid())
+    } else {
+        vec![s.init_pid()]
+    };
     Ok(pids.into_iter().map(Pid::as_raw).collect())
 }

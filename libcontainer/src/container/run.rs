@@ -14,10 +14,18 @@ use crate::sys;
 /// exec; the container process unblocks them itself before its execve.
 pub fn block_signals() -> Result<SigSet> {
     let mut set = SigSet::all();
-    for s in [Signal::SIGKILL, Signal::SIGSTOP, Signal::SIGSEGV, Signal::SIGBUS, Signal::SIGILL, Signal::SIGFPE] {
+    for s in [
+        Signal::SIGKILL,
+        Signal::SIGSTOP,
+        Signal::SIGSEGV,
+        Signal::SIGBUS,
+        Signal::SIGILL,
+        Signal::SIGFPE,
+    ] {
         set.remove(s);
     }
-    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None).step(|| "block signals".into())?;
+    nix::sys::signal::sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), None)
+        .step(|| "block signals".into())?;
     Ok(set)
 }
 
@@ -35,7 +43,9 @@ pub fn wait_forwarding(pid: Pid, set: &SigSet) -> Result<i32> {
                 Ok(_) => continue,
             }
         }
-        let Some(info) = sfd.read_signal().step(|| "read signalfd".into())? else { continue };
+        let Some(info) = sfd.read_signal().step(|| "read signalfd".into())? else {
+            continue;
+        };
         let signo = info.ssi_signo as i32;
         if signo == libc::SIGCHLD || signo == libc::SIGURG || signo == libc::SIGWINCH {
             continue;

@@ -97,7 +97,9 @@ pub fn validate_id(id: &str) -> Result<()> {
         && id != "."
         && id != ".."
         && id.len() <= 1024
-        && id.chars().all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
+        && id
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_+-.".contains(c));
     if ok {
         Ok(())
     } else {
@@ -109,8 +111,14 @@ impl StateRoot {
     /// Use `path` as the state root, creating it (mode 0700) if missing.
     pub fn open(path: &Path) -> Result<StateRoot> {
         use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(path).path(path)?;
-        Ok(StateRoot { path: path.to_path_buf() })
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(path)
+            .path(path)?;
+        Ok(StateRoot {
+            path: path.to_path_buf(),
+        })
     }
 
     /// The directory of container `id`.
@@ -125,8 +133,13 @@ impl StateRoot {
         let dir = self.dir(id);
         match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
             Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(Error::Exists(id.to_string())),
-            Err(e) => Err(Error::Io { path: dir, source: e }),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                Err(Error::Exists(id.to_string()))
+            }
+            Err(e) => Err(Error::Io {
+                path: dir,
+                source: e,
+            }),
         }
     }
 
@@ -136,7 +149,10 @@ impl StateRoot {
         let dir = self.dir(id);
         let file = File::open(&dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotExist(id.to_string()),
-            _ => Error::Io { path: dir.clone(), source: e },
+            _ => Error::Io {
+                path: dir.clone(),
+                source: e,
+            },
         })?;
         let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| Error::Io {
             path: dir,
@@ -151,7 +167,9 @@ impl StateRoot {
         let path = self.dir(id).join(STATE_FILE);
         let text = match std::fs::read_to_string(&path) {
             Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(Error::NotExist(id.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(Error::NotExist(id.to_string()))
+            }
             Err(e) => return Err(Error::Io { path, source: e }),
         };
         serde_json::from_str(&text).map_err(|e| Error::BadState {
@@ -193,7 +211,10 @@ impl StateRoot {
     pub fn remove(&self, id: &str) -> Result<()> {
         let dir = self.dir(id);
         match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io { path: dir, source: e }),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(Error::Io {
+                path: dir,
+                source: e,
+            }),
             _ => Ok(()),
         }
     }

@@ -7,7 +7,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
+    SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -39,8 +40,13 @@ pub struct Channel {
 
 /// Make a connected pair (parent end, child end).
 pub fn pair() -> Result<(Channel, Channel)> {
-    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
-        .step(|| "socketpair".into())?;
+    let (a, b) = socketpair(
+        AddressFamily::Unix,
+        SockType::SeqPacket,
+        None,
+        SockFlag::SOCK_CLOEXEC,
+    )
+    .step(|| "socketpair".into())?;
     Ok((Channel { fd: a }, Channel { fd: b }))
 }
 
@@ -57,11 +63,18 @@ impl Channel {
 
     /// Send `msg` with an fd attached.
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
-        let data = serde_json::to_vec(msg).map_err(|e| Error::Child(format!("encode message: {e}")))?;
+        let data =
+            serde_json::to_vec(msg).map_err(|e| Error::Child(format!("encode message: {e}")))?;
         let fds = fd.map(|f| [f]);
         let cmsg: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
-        sendmsg::<()>(self.fd.as_raw_fd(), &[IoSlice::new(&data)], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-            .step(|| "send on channel".into())?;
+        sendmsg::<()>(
+            self.fd.as_raw_fd(),
+            &[IoSlice::new(&data)],
+            &cmsg,
+            MsgFlags::MSG_NOSIGNAL,
+            None,
+        )
+        .step(|| "send on channel".into())?;
         Ok(())
     }
 
@@ -76,7 +89,12 @@ impl Channel {
         let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
-            match recvmsg::<()>(self.fd.as_raw_fd(), &mut iov, Some(&mut space), MsgFlags::MSG_CMSG_CLOEXEC) {
+            match recvmsg::<()>(
+                self.fd.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
                 Ok(m) => {
                     let mut fd = None;
                     for c in m.cmsgs().step(|| "read channel control data".into())? {
@@ -97,7 +115,8 @@ impl Channel {
         if n == 0 {
             return Ok(None);
         }
-        let msg = serde_json::from_slice(&buf[..n]).map_err(|e| Error::Child(format!("bad message on channel: {e}")))?;
+        let msg = serde_json::from_slice(&buf[..n])
+            .map_err(|e| Error::Child(format!("bad message on channel: {e}")))?;
         Ok(Some((msg, fd)))
     }
 }

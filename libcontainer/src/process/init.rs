@@ -28,8 +28,6 @@ pub struct InitArgs<'a> {
     pub fifo: OwnedFd,
     /// Connected console socket, when `--console-socket` was given.
     pub console_socket: Option<OwnedFd>,
-    /// The host's verified /dev/null.
-    pub null: OwnedFd,
     /// Namespaces to join, user namespace first.
     pub join: Vec<(CloneFlags, OwnedFd)>,
     /// Namespaces still to create after joining (not created by clone).
@@ -72,7 +70,13 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
 
 fn run(a: InitArgs) -> Result<Infallible> {
     let spec = &a.bundle.spec;
-    let Msg::Go { state } = wait_for(&a.chan, &Msg::Go { state: String::new() })? else {
+    let Msg::Go { state } = wait_for(
+        &a.chan,
+        &Msg::Go {
+            state: String::new(),
+        },
+    )?
+    else {
         return Err(Error::Child("expected Go".into()));
     };
     for (flag, fd) in &a.join {
@@ -82,18 +86,28 @@ fn run(a: InitArgs) -> Result<Infallible> {
         unshare(a.unshare).step(|| format!("linux.namespaces: unshare {:?}", a.unshare))?;
     }
     if a.in_userns {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0)).step(|| "setresgid 0 in user namespace".into())?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0)).step(|| "setresuid 0 in user namespace".into())?;
+        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
+            .step(|| "setresgid 0 in user namespace".into())?;
+        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
+            .step(|| "setresuid 0 in user namespace".into())?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid { field: "process".into(), msg: "missing".into() })?;
+    let process = spec.process().as_ref().ok_or_else(|| Error::Invalid {
+        field: "process".into(),
+        msg: "missing".into(),
+    })?;
     if let Some(adj) = process.oom_score_adj() {
-        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| Error::Invalid {
-            field: "process.oomScoreAdj".into(),
-            msg: e.to_string(),
+        std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
+            Error::Invalid {
+                field: "process.oomScoreAdj".into(),
+                msg: e.to_string(),
+            }
         })?;
     }
-    let uts_new = a.bundle.namespace(oci_spec::runtime::LinuxNamespaceType::Uts).is_some();
+    let uts_new = a
+        .bundle
+        .namespace(oci_spec::runtime::LinuxNamespaceType::Uts)
+        .is_some();
     if let Some(h) = spec.hostname().as_deref().filter(|_| uts_new) {
         nix::unistd::sethostname(h).step(|| "hostname: sethostname".into())?;
     }
@@ -114,8 +128,7 @@ fn run(a: InitArgs) -> Result<Infallible> {
     hooks::run(spec.hooks().as_ref(), Kind::CreateContainer, &state)?;
     rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
     drop(prepared.root);
-    rootfs::finish(spec, a.null.as_fd())?;
-    drop(a.null);
+    rootfs::finish(spec)?;
     let mut process = process.clone();
     if !a.extra_env.is_empty() {
         let mut env = process.env().clone().unwrap_or_default();
@@ -127,7 +140,12 @@ fn run(a: InitArgs) -> Result<Infallible> {
     fin.setgroups = !a.in_userns || setgroups_allowed();
     if process.terminal().unwrap_or(false) {
         let console = rootfs::open_in_root(
-            std::fs::File::open("/").map_err(|e| Error::Io { path: "/".into(), source: e })?.as_fd(),
+            std::fs::File::open("/")
+                .map_err(|e| Error::Io {
+                    path: "/".into(),
+                    source: e,
+                })?
+                .as_fd(),
             std::path::Path::new("/dev/console"),
             libc::O_RDWR | libc::O_NOCTTY,
         )
@@ -142,8 +160,14 @@ fn run(a: InitArgs) -> Result<Infallible> {
     let mut fifo = std::fs::OpenOptions::new()
         .write(true)
         .open(&fifo_path)
-        .map_err(|e| Error::Io { path: fifo_path.clone(), source: e })?;
-    fifo.write_all(b"0").map_err(|e| Error::Io { path: fifo_path, source: e })?;
+        .map_err(|e| Error::Io {
+            path: fifo_path.clone(),
+            source: e,
+        })?;
+    fifo.write_all(b"0").map_err(|e| Error::Io {
+        path: fifo_path,
+        source: e,
+    })?;
     drop(fifo);
     drop(a.fifo);
     hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &state)?;

@@ -75,14 +75,21 @@ fn lookup(prog: &str, env: &[String]) -> Result<PathBuf> {
         msg: format!("exec: {prog:?}: executable file not found in $PATH"),
     };
     let executable = |p: &Path| {
-        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok() && std::fs::metadata(p).is_ok_and(|m| m.is_file())
+        nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok()
+            && std::fs::metadata(p).is_ok_and(|m| m.is_file())
     };
     if prog.contains('/') {
         let p = PathBuf::from(prog);
         return match std::fs::metadata(&p) {
             Ok(m) if m.is_file() => Ok(p),
-            Ok(_) => Err(Error::Invalid { field: "process.args[0]".into(), msg: format!("exec: {prog:?}: is not a file") }),
-            Err(e) => Err(Error::Invalid { field: "process.args[0]".into(), msg: format!("exec: {prog:?}: {e}") }),
+            Ok(_) => Err(Error::Invalid {
+                field: "process.args[0]".into(),
+                msg: format!("exec: {prog:?}: is not a file"),
+            }),
+            Err(e) => Err(Error::Invalid {
+                field: "process.args[0]".into(),
+                msg: format!("exec: {prog:?}: {e}"),
+            }),
         };
     }
     let path = env
@@ -101,10 +108,18 @@ impl Final {
     /// the program in PATH, HOME from the container's /etc/passwd, the
     /// capability sets. `user_spec` (exec's `--user name`) overrides the
     /// numeric ids; `extra_groups` are added to additionalGids.
-    pub fn resolve(process: &Process, user_spec: Option<&str>, extra_groups: &[String]) -> Result<Final> {
+    pub fn resolve(
+        process: &Process,
+        user_spec: Option<&str>,
+        extra_groups: &[String],
+    ) -> Result<Final> {
         let mut env: Vec<String> = process.env().clone().unwrap_or_default();
-        let passwd = std::fs::read_to_string("/etc/passwd").map(|t| user::parse_passwd(&t)).unwrap_or_default();
-        let groups_db = std::fs::read_to_string("/etc/group").map(|t| user::parse_group(&t)).unwrap_or_default();
+        let passwd = std::fs::read_to_string("/etc/passwd")
+            .map(|t| user::parse_passwd(&t))
+            .unwrap_or_default();
+        let groups_db = std::fs::read_to_string("/etc/group")
+            .map(|t| user::parse_group(&t))
+            .unwrap_or_default();
         let u = process.user();
         let (uid, gid, mut groups, home) = match user_spec {
             Some(spec) => {
@@ -112,7 +127,10 @@ impl Final {
                 (eu.uid, eu.gid, eu.sgids, eu.home)
             }
             None => {
-                let home = passwd.iter().find(|p| p.uid == u.uid()).map_or_else(|| "/".to_string(), |p| p.home.clone());
+                let home = passwd
+                    .iter()
+                    .find(|p| p.uid == u.uid())
+                    .map_or_else(|| "/".to_string(), |p| p.home.clone());
                 (u.uid(), u.gid(), Vec::new(), home)
             }
         };
@@ -122,10 +140,19 @@ impl Final {
             env.push(format!("HOME={home}"));
         }
         let args = process.args().as_deref().unwrap_or_default();
-        let prog = args.first().ok_or_else(|| Error::Invalid { field: "process.args".into(), msg: "empty".into() })?;
+        let prog = args.first().ok_or_else(|| Error::Invalid {
+            field: "process.args".into(),
+            msg: "empty".into(),
+        })?;
         let path = lookup(prog, &env)?;
-        let argv = args.iter().map(|a| cstring("process.args", a.as_bytes())).collect::<Result<_>>()?;
-        let envp = env.iter().map(|e| cstring("process.env", e.as_bytes())).collect::<Result<_>>()?;
+        let argv = args
+            .iter()
+            .map(|a| cstring("process.args", a.as_bytes()))
+            .collect::<Result<_>>()?;
+        let envp = env
+            .iter()
+            .map(|e| cstring("process.env", e.as_bytes()))
+            .collect::<Result<_>>()?;
         let rlimits = process
             .rlimits()
             .iter()
@@ -171,7 +198,8 @@ impl Final {
             nix::unistd::setsid().step(|| "setsid".into())?;
             sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
             for fd in 0..3 {
-                nix::unistd::dup2(tty.as_raw_fd(), fd).step(|| format!("dup2 terminal to fd {fd}"))?;
+                nix::unistd::dup2(tty.as_raw_fd(), fd)
+                    .step(|| format!("dup2 terminal to fd {fd}"))?;
             }
         }
         caps::drop_bounding(&self.caps)?;
@@ -186,16 +214,26 @@ impl Final {
         if cwd.first() != Some(&b'/') {
             return Err(Error::Invalid {
                 field: "process.cwd".into(),
-                msg: format!("current working directory {} is outside the container", String::from_utf8_lossy(&cwd)),
+                msg: format!(
+                    "current working directory {} is outside the container",
+                    String::from_utf8_lossy(&cwd)
+                ),
             });
         }
         sys::reset_signal_dispositions();
-        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None).step(|| "reset signal mask".into())?;
+        sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
+            .step(|| "reset signal mask".into())?;
         sys::cloexec_from(3 + self.preserve_fds).step(|| "close fds".into())?;
         for fd in 3..3 + self.preserve_fds {
-            let _ = nix::fcntl::fcntl(fd as i32, nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()));
+            let _ = nix::fcntl::fcntl(
+                fd as i32,
+                nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
+            );
         }
         let e = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
-        Err(Error::Sys { step: format!("exec {}", self.path.to_string_lossy()), source: e })
+        Err(Error::Sys {
+            step: format!("exec {}", self.path.to_string_lossy()),
+            source: e,
+        })
     }
 }

@@ -11,10 +11,17 @@ use crate::sys;
 
 /// Send `master` over the connected console socket `sock`.
 pub fn send_master(sock: BorrowedFd, master: BorrowedFd) -> Result<()> {
-    let name = sys::pty_number(master).map_or_else(|_| "/dev/ptmx".to_string(), |n| format!("/dev/pts/{n}"));
+    let name = sys::pty_number(master)
+        .map_or_else(|_| "/dev/ptmx".to_string(), |n| format!("/dev/pts/{n}"));
     let fds = [master.as_raw_fd()];
     let cmsg = [ControlMessage::ScmRights(&fds)];
-    sendmsg::<()>(sock.as_raw_fd(), &[IoSlice::new(name.as_bytes())], &cmsg, MsgFlags::MSG_NOSIGNAL, None)
-        .step(|| "--console-socket: send pty master".into())?;
+    sendmsg::<()>(
+        sock.as_raw_fd(),
+        &[IoSlice::new(name.as_bytes())],
+        &cmsg,
+        MsgFlags::MSG_NOSIGNAL,
+        None,
+    )
+    .step(|| "--console-socket: send pty master".into())?;
     Ok(())
 }

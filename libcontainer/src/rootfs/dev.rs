@@ -27,18 +27,25 @@ pub struct Device {
 
 /// The devices every container gets, as runc gives them.
 pub fn default_devices() -> Vec<Device> {
-    [("null", 1, 3), ("zero", 1, 5), ("full", 1, 7), ("random", 1, 8), ("urandom", 1, 9), ("tty", 5, 0)]
-        .iter()
-        .map(|(n, major, minor)| Device {
-            path: format!("/dev/{n}"),
-            kind: SFlag::S_IFCHR,
-            major: *major,
-            minor: *minor,
-            mode: 0o666,
-            uid: 0,
-            gid: 0,
-        })
-        .collect()
+    [
+        ("null", 1, 3),
+        ("zero", 1, 5),
+        ("full", 1, 7),
+        ("random", 1, 8),
+        ("urandom", 1, 9),
+        ("tty", 5, 0),
+    ]
+    .iter()
+    .map(|(n, major, minor)| Device {
+        path: format!("/dev/{n}"),
+        kind: SFlag::S_IFCHR,
+        major: *major,
+        minor: *minor,
+        mode: 0o666,
+        uid: 0,
+        gid: 0,
+    })
+    .collect()
 }
 
 /// Convert `linux.devices` entries.
@@ -73,7 +80,8 @@ pub fn create_devices(root: BorrowedFd, devs: &[Device], bind: bool) -> Result<(
             let target = create_file(root, path)?;
             let tree = sys::open_tree(libc::AT_FDCWD, path, sys::OPEN_TREE_CLONE)
                 .step(|| format!("bind device {}", d.path))?;
-            sys::move_mount(tree.as_fd(), target.as_fd()).step(|| format!("bind device {}", d.path))?;
+            sys::move_mount(tree.as_fd(), target.as_fd())
+                .step(|| format!("bind device {}", d.path))?;
             continue;
         }
         let parent = mkdir_all(root, path.parent().unwrap_or(Path::new("/dev")))?;
@@ -84,8 +92,12 @@ pub fn create_devices(root: BorrowedFd, devs: &[Device], bind: bool) -> Result<(
         match mknodat(Some(parent.as_raw_fd()), name, d.kind, mode, dev) {
             Err(Errno::EEXIST) => {
                 // Never trust what the image put there: replace it.
-                nix::unistd::unlinkat(Some(parent.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir)
-                    .step(step)?;
+                nix::unistd::unlinkat(
+                    Some(parent.as_raw_fd()),
+                    name,
+                    nix::unistd::UnlinkatFlags::NoRemoveDir,
+                )
+                .step(step)?;
                 mknodat(Some(parent.as_raw_fd()), name, d.kind, mode, dev).step(step)?;
             }
             r => r.step(step)?,
@@ -118,7 +130,11 @@ pub fn create_symlinks(root: BorrowedFd) -> Result<()> {
     for (target, name) in links {
         if name == "ptmx" {
             // The image or a /dev bind may carry a ptmx node: the symlink wins, as in runc.
-            let _ = nix::unistd::unlinkat(Some(dev.as_raw_fd()), name, nix::unistd::UnlinkatFlags::NoRemoveDir);
+            let _ = nix::unistd::unlinkat(
+                Some(dev.as_raw_fd()),
+                name,
+                nix::unistd::UnlinkatFlags::NoRemoveDir,
+            );
         }
         match nix::unistd::symlinkat(target, Some(dev.as_raw_fd()), name) {
             Ok(()) | Err(Errno::EEXIST) => {}
@@ -131,15 +147,25 @@ pub fn create_symlinks(root: BorrowedFd) -> Result<()> {
 /// Open a new pty in the container's devpts (its /dev/pts/ptmx), unlock it,
 /// apply `size`, and bind its peer on /dev/console. Returns the master.
 pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd> {
-    let master = open_in_root(root, Path::new("/dev/pts/ptmx"), libc::O_RDWR | libc::O_NOCTTY)
-        .step(|| "open /dev/pts/ptmx in the container".into())?;
+    let master = open_in_root(
+        root,
+        Path::new("/dev/pts/ptmx"),
+        libc::O_RDWR | libc::O_NOCTTY,
+    )
+    .step(|| "open /dev/pts/ptmx in the container".into())?;
     sys::unlock_pty(master.as_fd()).step(|| "unlock pty".into())?;
     if let Some((rows, cols)) = size {
         sys::set_winsize(master.as_fd(), rows, cols).step(|| "set console size".into())?;
     }
     let peer = sys::open_pty_peer(master.as_fd()).step(|| "open pty peer".into())?;
     let target = create_file(root, Path::new("/dev/console"))?;
-    mount(Some(&fd_path(peer.as_fd())), &fd_path(target.as_fd()), None::<&str>, MsFlags::MS_BIND, None::<&str>)
-        .step(|| "bind pty on /dev/console".into())?;
+    mount(
+        Some(&fd_path(peer.as_fd())),
+        &fd_path(target.as_fd()),
+        None::<&str>,
+        MsFlags::MS_BIND,
+        None::<&str>,
+    )
+    .step(|| "bind pty on /dev/console".into())?;
     Ok(master)
 }

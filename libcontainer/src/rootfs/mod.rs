@@ -14,7 +14,6 @@ use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
 pub use mount::CgroupMode;
-pub use paths::open_dev_null;
 pub use resolve::open_in_root;
 
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -36,7 +35,11 @@ fn propagation_flags(p: &str) -> Option<MsFlags> {
 
 /// Check `linux.rootfsPropagation` before anything is built.
 pub fn check_propagation(spec: &Spec) -> Result<()> {
-    if let Some(p) = spec.linux().as_ref().and_then(|l| l.rootfs_propagation().as_ref()) {
+    if let Some(p) = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.rootfs_propagation().as_ref())
+    {
         if propagation_flags(p).is_none() {
             return Err(Error::Invalid {
                 field: "linux.rootfsPropagation".into(),
@@ -65,10 +68,22 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
         .and_then(propagation_flags)
         .filter(|f| !f.contains(MsFlags::MS_SHARED))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount2(None::<&str>, "/", None::<&str>, root_prop | MsFlags::MS_REC, None::<&str>)
-        .step(|| "make / private to the container".into())?;
-    mount2(Some(rootfs), rootfs, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-        .step(|| format!("bind rootfs {}", rootfs.display()))?;
+    mount2(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        root_prop | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(|| "make / private to the container".into())?;
+    mount2(
+        Some(rootfs),
+        rootfs,
+        None::<&str>,
+        MsFlags::MS_BIND | MsFlags::MS_REC,
+        None::<&str>,
+    )
+    .step(|| format!("bind rootfs {}", rootfs.display()))?;
     let root: OwnedFd = std::fs::File::open(rootfs).path(rootfs)?.into();
     let cg = CgroupMode::detect();
     let mounts = spec.mounts().as_deref().unwrap_or_default();
@@ -78,11 +93,18 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")
             && (m.typ().as_deref() == Some("bind")
-                || m.options().iter().flatten().any(|o| o == "bind" || o == "rbind"))
+                || m.options()
+                    .iter()
+                    .flatten()
+                    .any(|o| o == "bind" || o == "rbind"))
     });
     if !dev_is_bind {
         let mut devs = dev::default_devices();
-        devs.extend(dev::config_devices(linux.and_then(|l| l.devices().as_deref()).unwrap_or_default()));
+        devs.extend(dev::config_devices(
+            linux
+                .and_then(|l| l.devices().as_deref())
+                .unwrap_or_default(),
+        ));
         dev::create_devices(root.as_fd(), &devs, in_userns)?;
         dev::create_symlinks(root.as_fd())?;
     }
@@ -101,27 +123,36 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
 /// Make the rootfs the process's root: pivot_root and detach the old root,
 /// or with `no_pivot` move the mount to / and chroot (runc's --no-pivot).
 pub fn enter(root: BorrowedFd, no_pivot: bool) -> Result<()> {
-    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root)).step(|| "chdir to rootfs".into())?;
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
+        .step(|| "chdir to rootfs".into())?;
     if no_pivot {
-        mount2(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>).step(|| "move rootfs to /".into())?;
+        mount2(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
+            .step(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").step(|| "chroot".into())?;
     } else {
         nix::unistd::pivot_root(".", ".").step(|| "pivot_root".into())?;
         // The old root is now stacked on "."; make sure the unmount does not
         // propagate to the host, then detach it.
-        mount2(None::<&str>, ".", None::<&str>, MsFlags::MS_SLAVE | MsFlags::MS_REC, None::<&str>)
-            .step(|| "make old root a slave".into())?;
+        mount2(
+            None::<&str>,
+            ".",
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        )
+        .step(|| "make old root a slave".into())?;
         umount2(".", MntFlags::MNT_DETACH).step(|| "unmount old root".into())?;
     }
     nix::unistd::chdir("/").step(|| "chdir /".into())
 }
 
 /// The steps after pivot_root, all resolved from the new root.
-pub fn finish(spec: &Spec, null: BorrowedFd) -> Result<()> {
+pub fn finish(spec: &Spec) -> Result<()> {
     let root: OwnedFd = std::fs::File::open("/").path("/")?.into();
     let linux = spec.linux().as_ref();
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
-        let mut v: Vec<(String, String)> = sysctl.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
+        let mut v: Vec<(String, String)> =
+            sysctl.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         v.sort();
         paths::sysctl(root.as_fd(), &v)?;
     }
@@ -129,13 +160,24 @@ pub fn finish(spec: &Spec, null: BorrowedFd) -> Result<()> {
         paths::readonly(root.as_fd(), ro)?;
     }
     if let Some(masked) = linux.and_then(|l| l.masked_paths().as_ref()) {
-        paths::mask(root.as_fd(), masked, null)?;
+        let null = paths::open_dev_null(root.as_fd())?;
+        paths::mask(root.as_fd(), masked, null.as_fd())?;
     }
-    if spec.root().as_ref().and_then(|r| r.readonly()).unwrap_or(false) {
-        sys::mount_setattr(root.as_fd(), 0, sys::MOUNT_ATTR_RDONLY, 0).step(|| "root.readonly: remount / read-only".into())?;
+    if spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false)
+    {
+        sys::mount_setattr(root.as_fd(), 0, sys::MOUNT_ATTR_RDONLY, 0)
+            .step(|| "root.readonly: remount / read-only".into())?;
     }
-    if let Some(flags) = linux.and_then(|l| l.rootfs_propagation().as_deref()).and_then(propagation_flags) {
-        mount2(None::<&str>, "/", None::<&str>, flags, None::<&str>).step(|| "linux.rootfsPropagation".into())?;
+    if let Some(flags) = linux
+        .and_then(|l| l.rootfs_propagation().as_deref())
+        .and_then(propagation_flags)
+    {
+        mount2(None::<&str>, "/", None::<&str>, flags, None::<&str>)
+            .step(|| "linux.rootfsPropagation".into())?;
     }
     Ok(())
 }

@@ -33,7 +33,7 @@ impl CgroupMode {
     pub fn detect() -> CgroupMode {
         const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
         match nix::sys::statfs::statfs("/sys/fs/cgroup") {
-            Ok(s) if s.filesystem_type().0 as i64 == CGROUP2_SUPER_MAGIC => CgroupMode::V2,
+            Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => CgroupMode::V2,
             _ => CgroupMode::Bind,
         }
     }
@@ -41,7 +41,13 @@ impl CgroupMode {
 
 /// Mount `m` (entry `idx` of `mounts`) inside the rootfs open at `root`.
 /// Relative bind sources are taken from the `bundle` directory.
-pub fn mount_one(root: BorrowedFd, bundle: &Path, idx: usize, m: &Mount, cgroups: CgroupMode) -> Result<()> {
+pub fn mount_one(
+    root: BorrowedFd,
+    bundle: &Path,
+    idx: usize,
+    m: &Mount,
+    cgroups: CgroupMode,
+) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("none");
     let dest = m.destination();
@@ -51,53 +57,102 @@ pub fn mount_one(root: BorrowedFd, bundle: &Path, idx: usize, m: &Mount, cgroups
             field: format!("mounts[{idx}].source"),
             msg: "a bind mount needs a source".into(),
         })?;
-        let src = if src.is_absolute() { src.clone() } else { bundle.join(src) };
+        let src = if src.is_absolute() {
+            src.clone()
+        } else {
+            bundle.join(src)
+        };
         return bind(root, &src, dest, &opts, &field);
     }
     if typ == "cgroup" || typ == "cgroup2" {
         if cgroups == CgroupMode::Bind {
             let mut o = opts.clone();
             o.recursive_bind = true;
+            if o.flags.contains(MsFlags::MS_RDONLY) {
+                o.rec_set |= sys::MOUNT_ATTR_RDONLY;
+            }
             return bind(root, Path::new("/sys/fs/cgroup"), dest, &o, &field);
         }
         let target = mkdir_all(root, dest)?;
         let flags = opts.flags;
-        return mount(Some("cgroup2"), &fd_path(target.as_fd()), Some("cgroup2"), flags, None::<&str>)
-            .step(|| format!("{}: mount cgroup2", field()));
+        return mount(
+            Some("cgroup2"),
+            &fd_path(target.as_fd()),
+            Some("cgroup2"),
+            flags,
+            None::<&str>,
+        )
+        .step(|| format!("{}: mount cgroup2", field()));
     }
     let target = mkdir_all(root, dest)?;
-    let src = m.source().as_ref().map(PathBuf::as_path).unwrap_or(Path::new(typ));
+    let src = m
+        .source()
+        .as_ref()
+        .map(PathBuf::as_path)
+        .unwrap_or(Path::new(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    mount(Some(src), &fd_path(target.as_fd()), Some(typ), opts.flags, data)
-        .step(|| format!("{}: mount {typ}", field()))?;
+    mount(
+        Some(src),
+        &fd_path(target.as_fd()),
+        Some(typ),
+        opts.flags,
+        data,
+    )
+    .step(|| format!("{}: mount {typ}", field()))?;
     propagate(root, dest, &opts.propagation, &field)
 }
 
-fn bind(root: BorrowedFd, src: &Path, dest: &Path, opts: &MountOptions, field: &dyn Fn() -> String) -> Result<()> {
+fn bind(
+    root: BorrowedFd,
+    src: &Path,
+    dest: &Path,
+    opts: &MountOptions,
+    field: &dyn Fn() -> String,
+) -> Result<()> {
     let meta = std::fs::metadata(src).map_err(|e| Error::Invalid {
         field: field(),
         msg: format!("bind source {}: {e}", src.display()),
     })?;
-    let target = if meta.is_dir() { mkdir_all(root, dest)? } else { create_file(root, dest)? };
+    let target = if meta.is_dir() {
+        mkdir_all(root, dest)?
+    } else {
+        create_file(root, dest)?
+    };
     let rec = if opts.recursive_bind { AT_RECURSIVE } else { 0 };
     let tree = sys::open_tree(libc::AT_FDCWD, src, sys::OPEN_TREE_CLONE | rec)
         .step(|| format!("{}: clone mount of {}", field(), src.display()))?;
     let set = opts.attrs();
-    let clr = if set & sys::MOUNT_ATTR_ATIME != 0 { sys::MOUNT_ATTR_ATIME } else { 0 };
+    let clr = if set & sys::MOUNT_ATTR_ATIME != 0 {
+        sys::MOUNT_ATTR_ATIME
+    } else {
+        0
+    };
     if set != 0 || clr != 0 {
-        sys::mount_setattr(tree.as_fd(), 0, set, clr).step(|| format!("{}: set bind mount flags", field()))?;
+        sys::mount_setattr(tree.as_fd(), 0, set, clr)
+            .step(|| format!("{}: set bind mount flags", field()))?;
     }
     if opts.rec_set != 0 || opts.rec_clr != 0 {
-        let clr = opts.rec_clr | if opts.rec_set & sys::MOUNT_ATTR_ATIME != 0 { sys::MOUNT_ATTR_ATIME } else { 0 };
+        let clr = opts.rec_clr
+            | if opts.rec_set & sys::MOUNT_ATTR_ATIME != 0 {
+                sys::MOUNT_ATTR_ATIME
+            } else {
+                0
+            };
         sys::mount_setattr(tree.as_fd(), AT_RECURSIVE, opts.rec_set, clr)
             .step(|| format!("{}: set recursive mount attributes", field()))?;
     }
-    sys::move_mount(tree.as_fd(), target.as_fd()).step(|| format!("{}: attach bind mount", field()))?;
+    sys::move_mount(tree.as_fd(), target.as_fd())
+        .step(|| format!("{}: attach bind mount", field()))?;
     propagate(root, dest, &opts.propagation, field)
 }
 
 /// Apply propagation options to the mount now at `dest`.
-fn propagate(root: BorrowedFd, dest: &Path, props: &[(Propagation, bool)], field: &dyn Fn() -> String) -> Result<()> {
+fn propagate(
+    root: BorrowedFd,
+    dest: &Path,
+    props: &[(Propagation, bool)],
+    field: &dyn Fn() -> String,
+) -> Result<()> {
     if props.is_empty() {
         return Ok(());
     }
@@ -112,8 +167,14 @@ fn propagate(root: BorrowedFd, dest: &Path, props: &[(Propagation, bool)], field
         if *rec {
             f |= MsFlags::MS_REC;
         }
-        mount(None::<&str>, &fd_path(fd.as_fd()), None::<&str>, f, None::<&str>)
-            .step(|| format!("{}: set propagation", field()))?;
+        mount(
+            None::<&str>,
+            &fd_path(fd.as_fd()),
+            None::<&str>,
+            f,
+            None::<&str>,
+        )
+        .step(|| format!("{}: set propagation", field()))?;
     }
     Ok(())
 }

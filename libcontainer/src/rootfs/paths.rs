@@ -17,16 +17,22 @@ const TREE_OF_FD: u32 = 0x1000;
 const AT_RECURSIVE: u32 = 0x8000;
 const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
-/// Open the host's /dev/null and check it is the real one (char 1:3), so a
-/// masked path can never be bound from anything else.
-pub fn open_dev_null() -> Result<OwnedFd> {
-    let root = std::fs::File::open("/").map_err(|e| Error::Io { path: "/".into(), source: e })?;
-    let fd = open_in_root(root.as_fd(), Path::new("/dev/null"), libc::O_PATH | libc::O_NOFOLLOW)
-        .step(|| "open /dev/null".into())?;
+/// Open /dev/null under `root` without following symlinks and check it is
+/// the real null device (char 1:3), so a masked path is never bound from
+/// anything else, however the container's /dev was tampered with.
+pub fn open_dev_null(root: BorrowedFd) -> Result<OwnedFd> {
+    let fd = open_in_root(
+        root,
+        Path::new("/dev/null"),
+        libc::O_PATH | libc::O_NOFOLLOW,
+    )
+    .step(|| "open /dev/null".into())?;
     let st = fstat(fd.as_raw_fd()).step(|| "stat /dev/null".into())?;
     let is_chr = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR;
     if !is_chr || major(st.st_rdev) != 1 || minor(st.st_rdev) != 3 {
-        return Err(Error::Child("/dev/null is not the null device (char 1:3)".into()));
+        return Err(Error::Child(
+            "/dev/null is not the null device (char 1:3)".into(),
+        ));
     }
     Ok(fd)
 }
@@ -51,9 +57,14 @@ pub fn mask(root: BorrowedFd, paths: &[String], null: BorrowedFd) -> Result<()> 
             )
             .step(|| format!("linux.maskedPaths: mask {p}"))?;
         } else {
-            let tree = sys::open_tree(null.as_raw_fd(), Path::new(""), sys::OPEN_TREE_CLONE | TREE_OF_FD)
-                .step(|| format!("linux.maskedPaths: clone /dev/null for {p}"))?;
-            sys::move_mount(tree.as_fd(), target.as_fd()).step(|| format!("linux.maskedPaths: mask {p}"))?;
+            let tree = sys::open_tree(
+                null.as_raw_fd(),
+                Path::new(""),
+                sys::OPEN_TREE_CLONE | TREE_OF_FD,
+            )
+            .step(|| format!("linux.maskedPaths: clone /dev/null for {p}"))?;
+            sys::move_mount(tree.as_fd(), target.as_fd())
+                .step(|| format!("linux.maskedPaths: mask {p}"))?;
         }
     }
     Ok(())
@@ -67,11 +78,20 @@ pub fn readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
             Err(Errno::ENOENT) => continue,
             Err(e) => return Err(e).step(|| format!("linux.readonlyPaths: open {p}")),
         };
-        let tree = sys::open_tree(target.as_raw_fd(), Path::new(""), sys::OPEN_TREE_CLONE | TREE_OF_FD | AT_RECURSIVE)
-            .step(|| format!("linux.readonlyPaths: clone {p}"))?;
-        let attrs = sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC;
-        sys::mount_setattr(tree.as_fd(), AT_RECURSIVE, attrs, 0).step(|| format!("linux.readonlyPaths: {p} read-only"))?;
-        sys::move_mount(tree.as_fd(), target.as_fd()).step(|| format!("linux.readonlyPaths: {p}"))?;
+        let tree = sys::open_tree(
+            target.as_raw_fd(),
+            Path::new(""),
+            sys::OPEN_TREE_CLONE | TREE_OF_FD | AT_RECURSIVE,
+        )
+        .step(|| format!("linux.readonlyPaths: clone {p}"))?;
+        let attrs = sys::MOUNT_ATTR_RDONLY
+            | sys::MOUNT_ATTR_NOSUID
+            | sys::MOUNT_ATTR_NODEV
+            | sys::MOUNT_ATTR_NOEXEC;
+        sys::mount_setattr(tree.as_fd(), AT_RECURSIVE, attrs, 0)
+            .step(|| format!("linux.readonlyPaths: {p} read-only"))?;
+        sys::move_mount(tree.as_fd(), target.as_fd())
+            .step(|| format!("linux.readonlyPaths: {p}"))?;
     }
     Ok(())
 }
@@ -80,14 +100,21 @@ pub fn readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
 /// anywhere a symlink or a mount over /proc could redirect it.
 pub fn sysctl(root: BorrowedFd, values: &[(String, String)]) -> Result<()> {
     for (key, value) in values {
-        let rel = if key.contains('/') { key.clone() } else { key.replace('.', "/") };
+        let rel = if key.contains('/') {
+            key.clone()
+        } else {
+            key.replace('.', "/")
+        };
         let path = format!("/proc/sys/{rel}");
         let field = || format!("linux.sysctl.{key}");
         let fd = open_in_root(root, Path::new(&path), libc::O_WRONLY | libc::O_NOFOLLOW)
             .step(|| format!("{}: open {path}", field()))?;
         let fs = nix::sys::statfs::fstatfs(&fd).step(|| format!("{}: statfs {path}", field()))?;
-        if fs.filesystem_type().0 as i64 != PROC_SUPER_MAGIC {
-            return Err(Error::Invalid { field: field(), msg: format!("{path} is not on procfs") });
+        if fs.filesystem_type().0 != PROC_SUPER_MAGIC {
+            return Err(Error::Invalid {
+                field: field(),
+                msg: format!("{path} is not on procfs"),
+            });
         }
         let mut f = std::fs::File::from(fd);
         f.write_all(value.as_bytes()).map_err(|e| Error::Invalid {

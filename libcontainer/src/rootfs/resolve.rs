@@ -24,13 +24,23 @@ pub fn fd_path(fd: BorrowedFd) -> PathBuf {
 
 /// `path` made relative (a leading `/` dropped), for lookups from the root fd.
 fn rel(path: &Path) -> PathBuf {
-    path.components().filter(|c| !matches!(c, Component::RootDir)).collect()
+    path.components()
+        .filter(|c| !matches!(c, Component::RootDir))
+        .collect()
 }
 
 /// Open `path` inside `root` with `flags` (O_PATH for mount targets).
-pub fn open_in_root(root: BorrowedFd, path: &Path, flags: i32) -> std::result::Result<OwnedFd, Errno> {
+pub fn open_in_root(
+    root: BorrowedFd,
+    path: &Path,
+    flags: i32,
+) -> std::result::Result<OwnedFd, Errno> {
     let p = rel(path);
-    let p = if p.as_os_str().is_empty() { PathBuf::from(".") } else { p };
+    let p = if p.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        p
+    };
     sys::openat2(root, &p, flags, 0, IN_ROOT)
 }
 
@@ -49,11 +59,16 @@ pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
                     Component::Normal(n) => n,
                     _ => OsStr::new("."),
                 };
-                match nix::sys::stat::mkdirat(Some(fd.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+                match nix::sys::stat::mkdirat(
+                    Some(fd.as_raw_fd()),
+                    name,
+                    Mode::from_bits_truncate(0o755),
+                ) {
                     Ok(()) | Err(Errno::EEXIST) => {}
                     Err(e) => return Err(e).step(|| format!("mkdir {} in rootfs", cur.display())),
                 }
-                open_in_root(root, &cur, flags).step(|| format!("open {} in rootfs", cur.display()))?
+                open_in_root(root, &cur, flags)
+                    .step(|| format!("open {} in rootfs", cur.display()))?
             }
             Err(e) => return Err(e).step(|| format!("open {} in rootfs", cur.display())),
         };
@@ -74,7 +89,13 @@ pub fn create_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
     let dir = mkdir_all(root, parent)?;
     let name = path.file_name().unwrap_or(OsStr::new("."));
     let step = || format!("create {} in rootfs", path.display());
-    match sys::openat2(dir.as_fd(), Path::new(name), libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW, 0o644, IN_ROOT) {
+    match sys::openat2(
+        dir.as_fd(),
+        Path::new(name),
+        libc::O_CREAT | libc::O_EXCL | libc::O_WRONLY | libc::O_NOFOLLOW,
+        0o644,
+        IN_ROOT,
+    ) {
         Ok(_) | Err(Errno::EEXIST) => {}
         Err(e) => return Err(e).step(step),
     }

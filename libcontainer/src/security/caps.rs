@@ -53,7 +53,8 @@ fn caps_err(step: &str, e: caps::errors::CapsError) -> Error {
 pub fn drop_bounding(sets: &CapSets) -> Result<()> {
     for cap in caps::runtime::thread_all_supported() {
         if !sets.bounding.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap).map_err(|e| caps_err("drop bounding capability", e))?;
+            caps::drop(None, CapSet::Bounding, cap)
+                .map_err(|e| caps_err("drop bounding capability", e))?;
         }
     }
     Ok(())
@@ -61,7 +62,13 @@ pub fn drop_bounding(sets: &CapSets) -> Result<()> {
 
 /// Switch to `uid`/`gid` with supplementary `groups`, keeping the permitted
 /// capabilities across the switch, then install the four remaining sets.
-pub fn switch_user(uid: u32, gid: u32, groups: &[u32], sets: &CapSets, setgroups_allowed: bool) -> Result<()> {
+pub fn switch_user(
+    uid: u32,
+    gid: u32,
+    groups: &[u32],
+    sets: &CapSets,
+    setgroups_allowed: bool,
+) -> Result<()> {
     use nix::unistd::{setgroups, setresgid, setresuid, Gid, Uid};
     nix::sys::prctl::set_keepcaps(true).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     if setgroups_allowed {
@@ -74,15 +81,20 @@ pub fn switch_user(uid: u32, gid: u32, groups: &[u32], sets: &CapSets, setgroups
     setresuid(u, u, u).step(|| format!("setresuid {uid}"))?;
     nix::sys::prctl::set_keepcaps(false).step(|| "prctl(PR_SET_KEEPCAPS)".into())?;
     // Inheritable first: it may only grow within the bounding set and permitted.
-    caps::set(None, CapSet::Inheritable, &sets.inheritable).map_err(|e| caps_err("set inheritable capabilities", e))?;
-    caps::set(None, CapSet::Permitted, &sets.permitted).map_err(|e| caps_err("set permitted capabilities", e))?;
-    caps::set(None, CapSet::Effective, &sets.effective).map_err(|e| caps_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Inheritable, &sets.inheritable)
+        .map_err(|e| caps_err("set inheritable capabilities", e))?;
+    // Effective before permitted: effective must stay a subset of permitted.
+    caps::set(None, CapSet::Effective, &sets.effective)
+        .map_err(|e| caps_err("set effective capabilities", e))?;
+    caps::set(None, CapSet::Permitted, &sets.permitted)
+        .map_err(|e| caps_err("set permitted capabilities", e))?;
     caps::clear(None, CapSet::Ambient).map_err(|e| caps_err("clear ambient capabilities", e))?;
     for cap in &sets.ambient {
         // Like runc: an ambient capability that is not permitted and
         // inheritable is skipped, not an error.
         if sets.permitted.contains(cap) && sets.inheritable.contains(cap) {
-            caps::raise(None, CapSet::Ambient, *cap).map_err(|e| caps_err("raise ambient capability", e))?;
+            caps::raise(None, CapSet::Ambient, *cap)
+                .map_err(|e| caps_err("raise ambient capability", e))?;
         }
     }
     Ok(())

@@ -33,9 +33,15 @@ pub fn ensure_sealed() -> Result<()> {
         return Ok(());
     }
     let exe = Path::new("/proc/self/exe");
-    let fd = sys::open_tree(libc::AT_FDCWD, exe, sys::OPEN_TREE_CLONE).step(|| "open_tree /proc/self/exe".into())?;
-    sys::mount_setattr(fd.as_fd(), 0, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOSUID, 0)
-        .step(|| "seal skiff binary read-only".into())?;
+    let fd = sys::open_tree(libc::AT_FDCWD, exe, sys::OPEN_TREE_CLONE)
+        .step(|| "open_tree /proc/self/exe".into())?;
+    sys::mount_setattr(
+        fd.as_fd(),
+        0,
+        sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOSUID,
+        0,
+    )
+    .step(|| "seal skiff binary read-only".into())?;
     let args: Vec<CString> = std::env::args_os()
         .filter_map(|a| CString::new(a.as_bytes()).ok())
         .collect();

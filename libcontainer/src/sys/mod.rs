@@ -89,7 +89,13 @@ pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 pub const RESOLVE_IN_ROOT: u64 = 0x10;
 
 /// `openat2(2)`: open `path` relative to `dirfd` with `resolve` restrictions.
-pub fn openat2(dirfd: BorrowedFd, path: &Path, flags: i32, mode: u32, resolve: u64) -> SysResult<OwnedFd> {
+pub fn openat2(
+    dirfd: BorrowedFd,
+    path: &Path,
+    flags: i32,
+    mode: u32,
+    resolve: u64,
+) -> SysResult<OwnedFd> {
     let c = cstr(path)?;
     let how = OpenHow {
         flags: (flags | libc::O_CLOEXEC) as u64,
@@ -233,7 +239,14 @@ pub fn pidfd_open(pid: Pid) -> SysResult<OwnedFd> {
 /// `CLOSE_RANGE_CLOEXEC`), so nothing leaks into the container process.
 pub fn cloexec_from(first: u32) -> SysResult<()> {
     // SAFETY: plain syscall with integer arguments; it only changes fd flags.
-    let ret = unsafe { libc::syscall(libc::SYS_close_range, first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC) };
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_close_range,
+            first,
+            u32::MAX,
+            libc::CLOSE_RANGE_CLOEXEC,
+        )
+    };
     if ret < 0 {
         return Err(Errno::last());
     }

@@ -11,17 +11,28 @@ use super::{CreateArgs, RunArgs};
 /// Socket-activation fds handed to skiff (LISTEN_FDS for our own pid), which
 /// runc passes on to the container after stdio.
 fn listen_fds() -> u32 {
-    let ours = std::env::var("LISTEN_PID").ok().and_then(|p| p.parse::<u32>().ok()) == Some(std::process::id());
+    let ours = std::env::var("LISTEN_PID")
+        .ok()
+        .and_then(|p| p.parse::<u32>().ok())
+        == Some(std::process::id());
     if !ours {
         return 0;
     }
-    std::env::var("LISTEN_FDS").ok().and_then(|n| n.parse().ok()).unwrap_or(0)
+    std::env::var("LISTEN_FDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
 }
 
 fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bundle, CreateOpts)> {
     libcontainer::exeseal::ensure_sealed()?;
     let bundle = Bundle::load(&a.bundle)?;
-    let terminal = bundle.spec.process().as_ref().and_then(|p| p.terminal()).unwrap_or(false);
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
     if terminal && a.console_socket.is_none() {
         if detached {
             bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
@@ -55,7 +66,11 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
     let id = &a.create.id;
     // Block the forwarded signals before the container exists, so neither a
     // signal nor the exit of a fast process can be missed.
-    let signals = if a.detach { None } else { Some(container::block_signals()?) };
+    let signals = if a.detach {
+        None
+    } else {
+        Some(container::block_signals()?)
+    };
     let created = container::create(&root, id, &bundle, &opts)?;
     if let Err(e) = container::start(&root, id) {
         let _ = container::delete(&root, id, true);

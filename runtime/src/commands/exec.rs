@@ -61,8 +61,10 @@ fn add_caps(set: &Option<Capabilities>, extra: &[Capability]) -> Capabilities {
 
 fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     if let Some(p) = &a.process {
-        let text = std::fs::read_to_string(p).with_context(|| format!("--process {}", p.display()))?;
-        return serde_json::from_str(&text).with_context(|| format!("--process {}: invalid JSON", p.display()));
+        let text =
+            std::fs::read_to_string(p).with_context(|| format!("--process {}", p.display()))?;
+        return serde_json::from_str(&text)
+            .with_context(|| format!("--process {}: invalid JSON", p.display()));
     }
     if a.args.is_empty() {
         bail!("exec: the command to run is missing");
@@ -83,7 +85,10 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
         let extra: Vec<Capability> = a
             .cap
             .iter()
-            .map(|c| c.parse::<Capability>().map_err(|_| anyhow::anyhow!("--cap: unknown capability {c:?}")))
+            .map(|c| {
+                c.parse::<Capability>()
+                    .map_err(|_| anyhow::anyhow!("--cap: unknown capability {c:?}"))
+            })
             .collect::<Result<_>>()?;
         let c = p.capabilities().clone().unwrap_or_default();
         let mut n = LinuxCapabilities::default();
@@ -115,7 +120,11 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
     };
-    let signals = if a.detach { None } else { Some(container::block_signals()?) };
+    let signals = if a.detach {
+        None
+    } else {
+        Some(container::block_signals()?)
+    };
     let pid = container::exec(&root, &a.id, &opts)?;
     let Some(signals) = signals else {
         return Ok(0);

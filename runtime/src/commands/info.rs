@@ -9,7 +9,11 @@ use super::OutFormat;
 
 /// `skiff list`.
 pub fn list(root: &Path, quiet: bool, format: OutFormat) -> Result<()> {
-    let items = if root.exists() { container::list(&StateRoot::open(root)?)? } else { Vec::new() };
+    let items = if root.exists() {
+        container::list(&StateRoot::open(root)?)?
+    } else {
+        Vec::new()
+    };
     if quiet {
         for (s, _) in &items {
             println!("{}", s.id);
@@ -18,13 +22,22 @@ pub fn list(root: &Path, quiet: bool, format: OutFormat) -> Result<()> {
     }
     match format {
         OutFormat::Json => {
-            let v: Vec<serde_json::Value> = items.iter().map(|(s, st)| container::state_value(s, *st)).collect();
+            let v: Vec<serde_json::Value> = items
+                .iter()
+                .map(|(s, st)| container::state_value(s, *st))
+                .collect();
             println!("{}", serde_json::to_string(&v)?);
         }
         OutFormat::Table => {
-            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"].map(String::from).to_vec()];
+            let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
+                .map(String::from)
+                .to_vec()];
             for (s, st) in &items {
-                let pid = if *st == container::Status::Stopped { 0 } else { s.pid };
+                let pid = if *st == container::Status::Stopped {
+                    0
+                } else {
+                    s.pid
+                };
                 rows.push(vec![
                     s.id.clone(),
                     pid.to_string(),
@@ -42,9 +55,15 @@ pub fn list(root: &Path, quiet: bool, format: OutFormat) -> Result<()> {
 
 fn print_table(rows: &[Vec<String>]) {
     let cols = rows.first().map_or(0, Vec::len);
-    let widths: Vec<usize> = (0..cols).map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0)).collect();
+    let widths: Vec<usize> = (0..cols)
+        .map(|c| rows.iter().map(|r| r[c].len()).max().unwrap_or(0))
+        .collect();
     for r in rows {
-        let line: Vec<String> = r.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        let line: Vec<String> = r
+            .iter()
+            .zip(&widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
         println!("{}", line.join("   ").trim_end());
     }
 }
@@ -56,18 +75,36 @@ pub fn ps(root: &Path, id: &str, format: OutFormat, ps_args: &[String]) -> Resul
         println!("{}", serde_json::to_string(&pids)?);
         return Ok(());
     }
-    let args: Vec<String> = if ps_args.is_empty() { vec!["-ef".into()] } else { ps_args.to_vec() };
-    let out = std::process::Command::new("ps").args(&args).output().context("run ps")?;
+    let args: Vec<String> = if ps_args.is_empty() {
+        vec!["-ef".into()]
+    } else {
+        ps_args.to_vec()
+    };
+    let out = std::process::Command::new("ps")
+        .args(&args)
+        .output()
+        .context("run ps")?;
     if !out.status.success() {
-        bail!("ps {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim());
+        bail!(
+            "ps {}: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     let text = String::from_utf8_lossy(&out.stdout);
     let mut lines = text.lines();
     let header = lines.next().unwrap_or_default();
-    let col = header.split_whitespace().position(|h| h == "PID").context("ps output has no PID column")?;
+    let col = header
+        .split_whitespace()
+        .position(|h| h == "PID")
+        .context("ps output has no PID column")?;
     println!("{header}");
     for l in lines {
-        if l.split_whitespace().nth(col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+        if l.split_whitespace()
+            .nth(col)
+            .and_then(|p| p.parse::<i32>().ok())
+            .is_some_and(|p| pids.contains(&p))
+        {
             println!("{l}");
         }
     }
@@ -76,6 +113,9 @@ pub fn ps(root: &Path, id: &str, format: OutFormat, ps_args: &[String]) -> Resul
 
 /// `skiff features`.
 pub fn features() -> Result<()> {
-    println!("{}", serde_json::to_string_pretty(&libcontainer::features::features())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&libcontainer::features::features())?
+    );
     Ok(())
 }

@@ -13,7 +13,10 @@ pub fn start(root: &Path, id: &str) -> Result<()> {
 /// `skiff state`: the state JSON, indented as runc prints it.
 pub fn state(root: &Path, id: &str) -> Result<()> {
     let (s, status) = container::load(&StateRoot::open(root)?, id)?;
-    println!("{}", serde_json::to_string_pretty(&container::state_value(&s, status))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&container::state_value(&s, status))?
+    );
     Ok(())
 }
 

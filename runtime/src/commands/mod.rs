@@ -138,7 +138,11 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Kill { all, id, signal } => lifecycle::kill(root, &id, &signal, all).map(|_| 0),
         Command::Delete { force, id } => lifecycle::delete(root, &id, force).map(|_| 0),
         Command::List { quiet, format } => info::list(root, quiet, format).map(|_| 0),
-        Command::Ps { format, id, ps_args } => info::ps(root, &id, format, &ps_args).map(|_| 0),
+        Command::Ps {
+            format,
+            id,
+            ps_args,
+        } => info::ps(root, &id, format, &ps_args).map(|_| 0),
         Command::Exec(a) => exec::exec(root, &a),
         Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
         Command::Features => info::features().map(|_| 0),

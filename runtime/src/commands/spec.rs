@@ -97,6 +97,8 @@ mod tests {
         assert_eq!(linux.uid_mappings().as_ref().unwrap().len(), 1);
         assert!(linux.resources().is_none());
         let ns = linux.namespaces().as_ref().unwrap();
-        assert!(ns.iter().all(|n| n.typ() != oci_spec::runtime::LinuxNamespaceType::Network));
+        assert!(ns
+            .iter()
+            .all(|n| n.typ() != oci_spec::runtime::LinuxNamespaceType::Network));
     }
 }

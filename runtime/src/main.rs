@@ -35,6 +35,9 @@ struct Cli {
     /// Use systemd for cgroups (accepted; the cgroup manager is not built yet).
     #[arg(long = "systemd-cgroup")]
     systemd_cgroup: bool,
+    /// crun's spelling of the cgroup driver choice (cgroupfs, systemd, disabled).
+    #[arg(long = "cgroup-manager", hide = true)]
+    cgroup_manager: Option<String>,
     /// Rootless mode: auto, true or false.
     #[arg(long, default_value = "auto")]
     rootless: String,
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if cli.systemd_cgroup {
+    if cli.systemd_cgroup || cli.cgroup_manager.is_some() {
         tracing::debug!("--systemd-cgroup: no cgroup manager yet, ignored");
     }
     tracing::debug!(rootless = cli.rootless.as_str(), "starting");

@@ -100,13 +100,15 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
             "mappings need a new user namespace",
         ));
     }
-    if spec.hostname().is_some() && !new_ns(LinuxNamespaceType::Uts) {
+    // Like runc, a namespace joined by path counts as private here.
+    let has_ns = |t| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    if spec.hostname().is_some() && !has_ns(LinuxNamespaceType::Uts) {
         return Err(invalid(
             "hostname",
             "setting a hostname needs a new uts namespace",
         ));
     }
-    if spec.domainname().is_some() && !new_ns(LinuxNamespaceType::Uts) {
+    if spec.domainname().is_some() && !has_ns(LinuxNamespaceType::Uts) {
         return Err(invalid(
             "domainname",
             "setting a domainname needs a new uts namespace",
@@ -119,7 +121,7 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
         ));
     }
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
-        check_sysctl(key, &new_ns)?;
+        check_sysctl(key, &has_ns)?;
     }
     if linux.seccomp().is_some() {
         return Err(Error::Unsupported {
@@ -157,7 +159,7 @@ fn check_version(v: &str) -> Result<()> {
     }
 }
 
-fn check_sysctl(key: &str, new_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
+fn check_sysctl(key: &str, has_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Result<()> {
     let field = format!("linux.sysctl[{key:?}]");
     if key.is_empty() || key.contains("..") || key.starts_with(['.', '/']) {
         return Err(invalid(field, "not a valid sysctl name"));
@@ -177,21 +179,25 @@ fn check_sysctl(key: &str, new_ns: &dyn Fn(LinuxNamespaceType) -> bool) -> Resul
                 | "kernel.shm_rmid_forced"
         );
     if ipc {
-        return if new_ns(LinuxNamespaceType::Ipc) {
+        return if has_ns(LinuxNamespaceType::Ipc) {
             Ok(())
         } else {
-            Err(invalid(field, "needs a new ipc namespace"))
+            Err(invalid(field, "needs a private ipc namespace"))
         };
     }
     if key.starts_with("net.") {
-        return if new_ns(LinuxNamespaceType::Network) {
+        return if has_ns(LinuxNamespaceType::Network) {
             Ok(())
         } else {
-            Err(invalid(field, "needs a new network namespace"))
+            Err(invalid(field, "needs a private network namespace"))
         };
     }
     if matches!(key, "kernel.hostname" | "kernel.domainname") {
-        return Err(invalid(field, "use the hostname/domainname fields instead"));
+        return if has_ns(LinuxNamespaceType::Uts) {
+            Ok(())
+        } else {
+            Err(invalid(field, "needs a private uts namespace"))
+        };
     }
     Err(invalid(
         field,
@@ -222,7 +228,8 @@ mod tests {
         assert!(check_sysctl("kernel.shmmax", &all).is_ok());
         assert!(check_sysctl("fs.mqueue.msg_max", &none).is_err());
         assert!(check_sysctl("vm.swappiness", &all).is_err());
-        assert!(check_sysctl("kernel.hostname", &all).is_err());
+        assert!(check_sysctl("kernel.hostname", &all).is_ok());
+        assert!(check_sysctl("kernel.domainname", &none).is_err());
         assert!(check_sysctl("net/ipv4/ip_forward", &all).is_ok());
         assert!(check_sysctl("net.ipv4/../../vm", &all).is_err());
     }

@@ -211,6 +211,7 @@ fn create_in(
     let creating = state_json(&state, Status::Creating);
     parent_chan.send(&Msg::Go {
         state: creating.clone(),
+        created: state_json(&state, Status::Created),
     })?;
     loop {
         match parent_chan.recv()? {

@@ -19,8 +19,10 @@ use crate::error::{Error, Result, SysContext};
 pub enum Msg {
     /// Parent to child: ids are mapped and the hooks' state is known: go on.
     Go {
-        /// The state JSON handed to hooks run in the container.
+        /// The state JSON (status creating) for createContainer hooks.
         state: String,
+        /// The state JSON (status created) for startContainer hooks.
+        created: String,
     },
     /// Child to parent: mounts are done, run prestart and createRuntime.
     RunHooks,
@@ -128,8 +130,12 @@ mod tests {
     #[test]
     fn roundtrip_and_eof() {
         let (a, b) = pair().unwrap();
-        a.send(&Msg::Go { state: "{}".into() }).unwrap();
-        assert_eq!(b.recv().unwrap(), Some(Msg::Go { state: "{}".into() }));
+        let go = Msg::Go {
+            state: "{}".into(),
+            created: "{}".into(),
+        };
+        a.send(&go).unwrap();
+        assert_eq!(b.recv().unwrap(), Some(go));
         let null = std::fs::File::open("/dev/null").unwrap();
         b.send_with_fd(&Msg::Ready, Some(null.as_raw_fd())).unwrap();
         let (m, fd) = a.recv_with_fd().unwrap().unwrap();

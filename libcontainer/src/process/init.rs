@@ -49,6 +49,9 @@ pub fn main(args: InitArgs) -> ! {
         Ok(never) => match never {},
         Err(e) => e,
     };
+    if matches!(&err, Error::Child(m) if m == RUNTIME_GONE) {
+        std::process::exit(1)
+    }
     match &chan {
         // After Ready nobody reads the channel any more: stderr is the
         // container's stderr, where runc prints such errors too.
@@ -60,23 +63,25 @@ pub fn main(args: InitArgs) -> ! {
     std::process::exit(1)
 }
 
+/// The error when skiff closed the channel: it has failed and reported
+/// already, so init exits without a word.
+const RUNTIME_GONE: &str = "runtime went away";
+
 fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     match chan.recv()? {
         Some(m) if std::mem::discriminant(&m) == std::mem::discriminant(want) => Ok(m),
         Some(m) => Err(Error::Child(format!("unexpected message {m:?}"))),
-        None => Err(Error::Child("runtime went away".into())),
+        None => Err(Error::Child(RUNTIME_GONE.into())),
     }
 }
 
 fn run(a: InitArgs) -> Result<Infallible> {
     let spec = &a.bundle.spec;
-    let Msg::Go { state } = wait_for(
-        &a.chan,
-        &Msg::Go {
-            state: String::new(),
-        },
-    )?
-    else {
+    let go = Msg::Go {
+        state: String::new(),
+        created: String::new(),
+    };
+    let Msg::Go { state, created } = wait_for(&a.chan, &go)? else {
         return Err(Error::Child("expected Go".into()));
     };
     for (flag, fd) in &a.join {
@@ -170,7 +175,7 @@ fn run(a: InitArgs) -> Result<Infallible> {
     })?;
     drop(fifo);
     drop(a.fifo);
-    hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &state)?;
+    hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created)?;
     fin.exec()
 }
 

@@ -109,6 +109,10 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
         dev::create_symlinks(root.as_fd())?;
     }
     let process = spec.process().as_ref();
+    // runc creates a missing cwd.
+    if let Some(p) = process {
+        resolve::mkdir_all(root.as_fd(), p.cwd())?;
+    }
     let console = if process.and_then(|p| p.terminal()).unwrap_or(false) {
         let size = process
             .and_then(|p| p.console_size())

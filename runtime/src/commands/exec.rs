@@ -86,7 +86,7 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
             .cap
             .iter()
             .map(|c| {
-                c.parse::<Capability>()
+                serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()))
                     .map_err(|_| anyhow::anyhow!("--cap: unknown capability {c:?}"))
             })
             .collect::<Result<_>>()?;

@@ -5,12 +5,14 @@ SKIFF_VM_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 SKIFF_VM_CACHE=${SKIFF_VM_CACHE:-/var/cache/skiff-vm}
 
 vm_log() { printf '[skiff-vm] %s\n' "$*" >&2; }
-vm_die() { printf '[skiff-vm] error: %s\n' "$*" >&2; exit "${2:-1}"; }
+vm_die() { printf '[skiff-vm] error: %s\n' "$1" >&2; exit "${2:-1}"; }
 
 # The files that define the image. Any change to one of them changes the key,
-# so the next build/run makes a fresh image.
+# so the next build/run makes a fresh image. This file is deliberately not
+# one of them (so that run-side helpers can change without a rebuild): keep
+# everything that shapes the image in build or guest/.
 vm_recipe_files() {
-	printf '%s\n' "$SKIFF_VM_DIR/build" "$SKIFF_VM_DIR/lib.sh"
+	printf '%s\n' "$SKIFF_VM_DIR/build"
 	find "$SKIFF_VM_DIR/guest" -type f | LC_ALL=C sort
 }
 

@@ -74,44 +74,15 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
             path: fifo_path.clone(),
             source: e,
         })?;
-    loop {
-        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
-        match poll(&mut fds, PollTimeout::from(100u16)) {
-            Ok(0) | Err(nix::errno::Errno::EINTR) => {
-                if !procfs::is_alive(s.init_pid(), s.pid_start) {
-                    return Err(Error::Child("container init exited before start".into()));
-                }
-                continue;
-            }
-            Ok(_) => {}
-            Err(e) => {
-                return Err(Error::Sys {
-                    step: "poll exec fifo".into(),
-                    source: e,
-                })
-            }
-        }
-        let mut b = [0u8; 1];
-        match fifo.read(&mut b) {
-            Ok(1) => break,
-            Ok(_) => {
-                return Err(Error::Child(
-                    "container init closed the exec fifo without starting".into(),
-                ))
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
-            Err(e) => {
-                return Err(Error::Io {
-                    path: fifo_path,
-                    source: e,
-                })
-            }
-        }
-    }
+    // The init writes one byte, then keeps its (close-on-exec) write end
+    // open until it executes the user process: EOF means it did, and only
+    // then may poststart run.
+    wait_fifo(&mut fifo, &s, true)?;
     std::fs::remove_file(&fifo_path).map_err(|e| Error::Io {
-        path: fifo_path,
+        path: fifo_path.clone(),
         source: e,
     })?;
+    wait_fifo(&mut fifo, &s, false)?;
     if let Err(e) = hooks::run(
         s.config.hooks().as_ref(),
         Kind::Poststart,
@@ -124,6 +95,55 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
 }
 
 use std::os::unix::fs::OpenOptionsExt;
+
+/// Wait on the exec fifo's read end for the go byte (`want_byte`) or for
+/// EOF, checking every 100 ms that the init is still alive.
+fn wait_fifo(fifo: &mut std::fs::File, s: &State, want_byte: bool) -> Result<()> {
+    loop {
+        let mut fds = [PollFd::new(fifo.as_fd(), PollFlags::POLLIN)];
+        match poll(&mut fds, PollTimeout::from(100u16)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => {
+                if !procfs::is_alive(s.init_pid(), s.pid_start) {
+                    return if want_byte {
+                        Err(Error::Child("container init exited before start".into()))
+                    } else {
+                        Ok(())
+                    };
+                }
+                continue;
+            }
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Sys {
+                    step: "poll exec fifo".into(),
+                    source: e,
+                })
+            }
+        }
+        let mut b = [0u8; 4096];
+        let len = if want_byte { 1 } else { b.len() };
+        match fifo.read(&mut b[..len]) {
+            Ok(1) if want_byte => return Ok(()),
+            Ok(0) if !want_byte => return Ok(()),
+            Ok(n) if !want_byte && b[0] == b'1' => {
+                return Err(Error::Child(String::from_utf8_lossy(&b[1..n]).into_owned()))
+            }
+            Ok(0) => {
+                return Err(Error::Child(
+                    "container init closed the exec fifo without starting".into(),
+                ))
+            }
+            Ok(_) => continue,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+            Err(e) => {
+                return Err(Error::Io {
+                    path: "exec.fifo".into(),
+                    source: e,
+                })
+            }
+        }
+    }
+}
 
 /// Send `signal` to the container's init, or with `all` to every process in
 /// its pid namespace.

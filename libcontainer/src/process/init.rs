@@ -173,10 +173,18 @@ fn run(a: InitArgs) -> Result<Infallible> {
         path: fifo_path,
         source: e,
     })?;
-    drop(fifo);
     drop(a.fifo);
-    hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created)?;
-    fin.exec()
+    // `fifo` stays open until execve closes it: `start` waits for that EOF,
+    // or reads the error written here when a hook or the exec fails.
+    let err = match hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created) {
+        Ok(()) => match fin.exec() {
+            Ok(never) => match never {},
+            Err(e) => e,
+        },
+        Err(e) => e,
+    };
+    let _ = fifo.write_all(format!("1{err}").as_bytes());
+    Err(err)
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -31,6 +31,8 @@ pub struct CreateOpts {
     pub pid_file: Option<PathBuf>,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// `--no-new-keyring`: keep the caller's session keyring.
+    pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
     /// Number of socket-activation fds (LISTEN_FDS) passed after stdio.
@@ -61,6 +63,8 @@ const CLONE_NEWTIME: i32 = 0x80;
 pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Created> {
     rootfs::check_propagation(&bundle.spec)?;
     let dir = root.reserve(id)?;
+    // Held until the state is saved, so a concurrent delete waits.
+    let _lock = root.lock(id)?;
     let mut child = None;
     let res = create_in(root, id, &dir, bundle, opts, &mut child);
     if res.is_err() {
@@ -96,6 +100,24 @@ fn create_in(
     let fifo_path = dir.join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .step(|| format!("mkfifo {}", fifo_path.display()))?;
+    // The init opens it as the container's root, which may be another host
+    // uid in a user namespace: give the fifo to that uid (as runc does).
+    let host_root = |maps: Option<&Vec<LinuxIdMapping>>| {
+        maps.into_iter()
+            .flatten()
+            .find(|m| m.container_id() == 0)
+            .map(|m| m.host_id())
+    };
+    let uid = host_root(linux.and_then(|l| l.uid_mappings().as_ref()));
+    let gid = host_root(linux.and_then(|l| l.gid_mappings().as_ref()));
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::chown(
+            &fifo_path,
+            uid.map(nix::unistd::Uid::from_raw),
+            gid.map(nix::unistd::Gid::from_raw),
+        )
+        .step(|| format!("chown {}", fifo_path.display()))?;
+    }
     let fifo: OwnedFd = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH)
@@ -176,6 +198,7 @@ fn create_in(
                 unshare,
                 in_userns,
                 no_pivot: opts.no_pivot,
+                keyring: (!opts.no_new_keyring).then(|| id.to_string()),
                 preserve_fds: preserve,
                 extra_env,
             })

@@ -201,12 +201,26 @@ fn wait_gone(pid: Pid, start: u64, timeout: Duration) -> bool {
 /// Delete container `id`: a created or stopped one always, a running one
 /// only with `force` (it is killed first). Runs the poststop hooks.
 pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
-    let _lock = root.lock(id)?;
+    // runc: with --force a container that does not exist is not an error.
+    let _lock = match root.lock(id) {
+        Err(Error::NotExist(_)) if force => return Ok(()),
+        l => l?,
+    };
     let (s, status) = match load(root, id) {
         Ok(x) => x,
-        Err(e @ (Error::BadState { .. } | Error::NotExist(_))) if force => {
+        Err(e @ Error::BadState { .. }) if force => {
             tracing::warn!("{e}; removing the state dir");
             return root.remove(id);
+        }
+        // A dir without state: a create that was killed (a running create
+        // holds the lock). runc removes it too.
+        Err(Error::NotExist(_)) => {
+            root.remove(id)?;
+            return if force {
+                Ok(())
+            } else {
+                Err(Error::NotExist(id.into()))
+            };
         }
         Err(e) => return Err(e),
     };

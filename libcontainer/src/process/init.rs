@@ -36,6 +36,8 @@ pub struct InitArgs<'a> {
     pub in_userns: bool,
     /// `--no-pivot`.
     pub no_pivot: bool,
+    /// Name of the new session keyring (none with `--no-new-keyring`).
+    pub keyring: Option<String>,
     /// `--preserve-fds` (plus LISTEN_FDS).
     pub preserve_fds: u32,
     /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
@@ -52,9 +54,10 @@ pub fn main(args: InitArgs) -> ! {
     if matches!(&err, Error::Child(m) if m == RUNTIME_GONE) {
         std::process::exit(1)
     }
-    match &chan {
-        // After Ready nobody reads the channel any more: stderr is the
-        // container's stderr, where runc prints such errors too.
+    // After Ready, nobody reads the channel any more: report on stderr
+    // (the container's), as runc does.
+    let after_ready = READY_SENT.load(std::sync::atomic::Ordering::Relaxed);
+    match chan.as_ref().filter(|_| !after_ready) {
         Some(c) if c.send(&Msg::Failed(err.to_string())).is_ok() => {}
         _ => {
             let _ = writeln!(std::io::stderr(), "skiff init: {err}");
@@ -62,6 +65,9 @@ pub fn main(args: InitArgs) -> ! {
     }
     std::process::exit(1)
 }
+
+/// Set once `Ready` is sent: later errors go to stderr.
+static READY_SENT: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
 
 /// The error when skiff closed the channel: it has failed and reported
 /// already, so init exits without a word.
@@ -97,6 +103,13 @@ fn run(a: InitArgs) -> Result<Infallible> {
             .step(|| "setresuid 0 in user namespace".into())?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+    if let Some(name) = &a.keyring {
+        match crate::sys::join_session_keyring(name) {
+            // Like runc: kernels or sandboxes without keyrings are not an error.
+            Err(nix::errno::Errno::ENOSYS | nix::errno::Errno::EPERM) | Ok(()) => {}
+            Err(e) => return Err(e).step(|| "join a new session keyring".into()),
+        }
+    }
     let process = spec.process().as_ref().ok_or_else(|| Error::Invalid {
         field: "process".into(),
         msg: "missing".into(),
@@ -160,6 +173,7 @@ fn run(a: InitArgs) -> Result<Infallible> {
     fin.apply_rlimits()?;
     fin.enter_cwd()?;
     a.chan.send(&Msg::Ready)?;
+    READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     // Block until `start` opens the fifo for reading, then tell it we go.
     let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", a.fifo.as_raw_fd()));
     let mut fifo = std::fs::OpenOptions::new()

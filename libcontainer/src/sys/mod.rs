@@ -381,3 +381,15 @@ pub fn kill_raw(pid: Pid, sig: i32) -> i32 {
     // SAFETY: kill takes plain integers and has no memory effects.
     unsafe { libc::kill(pid.as_raw(), sig) }
 }
+
+/// `keyctl(KEYCTL_JOIN_SESSION_KEYRING, name)`: give the process a new
+/// session keyring of its own, so containers never share the host's.
+pub fn join_session_keyring(name: &str) -> SysResult<()> {
+    let c = CString::new(name).map_err(|_| Errno::EINVAL)?;
+    // SAFETY: `c` is a valid C string for the duration of the call.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 1 as libc::c_long, c.as_ptr()) };
+    if ret < 0 {
+        return Err(Errno::last());
+    }
+    Ok(())
+}

@@ -47,6 +47,7 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bu
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
         no_pivot: a.no_pivot,
+        no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         listen_fds: listen_fds(),
     };

@@ -1,47 +1,96 @@
-//! The seam for the cgroup v2 manager.
-//!
-//! Until the manager exists, skiff runs containers in its own cgroup and
-//! refuses any config that asks for a resource limit, so nothing is silently
-//! left unenforced.
+//! Resource control: the cgroup v2 manager and the checks made before a
+//! container is built.
 
-use oci_spec::runtime::LinuxResources;
+pub mod v2;
+
+use oci_spec::runtime::{LinuxResources, Spec};
+
+pub use v2::Cgroup;
 
 use crate::error::{Error, Result};
 
-/// Fail with a clear error if `r` asks for any limit that needs a cgroup.
-///
-/// Device rules are the one exception: runc's and podman's default configs
-/// always carry a deny-all rule, and the devices a container can open are
-/// already limited to the nodes skiff creates in its /dev.
-pub fn check_resources(r: &LinuxResources) -> Result<()> {
-    let asks = [
-        ("memory", r.memory().is_some()),
-        ("cpu", r.cpu().is_some()),
-        ("pids", r.pids().is_some()),
-        ("blockIO", r.block_io().is_some()),
-        (
-            "hugepageLimits",
-            r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()),
-        ),
-        ("network", r.network().is_some()),
-        ("rdma", r.rdma().as_ref().is_some_and(|h| !h.is_empty())),
-        (
-            "unified",
-            r.unified().as_ref().is_some_and(|h| !h.is_empty()),
-        ),
-    ];
-    if let Some((name, _)) = asks.iter().find(|(_, set)| *set) {
-        return Err(Error::Unsupported {
-            field: format!("linux.resources.{name}"),
-            msg: "resource limits need the cgroup v2 manager, which this skiff build does not have yet".into(),
-        });
+/// The controllers each `linux.resources` field needs.
+fn wanted(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
+    let mut w = Vec::new();
+    if let Some(m) = r.memory() {
+        if m.limit().is_some() || m.reservation().is_some() || m.swap().is_some() {
+            w.push(("memory", "memory"));
+        }
     }
-    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
-        tracing::debug!(
-            "linux.resources.devices: no device cgroup yet; access is limited to the nodes in /dev"
-        );
+    if let Some(c) = r.cpu() {
+        if c.shares().is_some()
+            || c.quota().is_some()
+            || c.period().is_some()
+            || c.burst().is_some()
+            || c.idle().is_some()
+        {
+            w.push(("cpu", "cpu"));
+        }
+        if c.cpus().as_deref().is_some_and(|s| !s.is_empty())
+            || c.mems().as_deref().is_some_and(|s| !s.is_empty())
+        {
+            w.push(("cpu", "cpuset"));
+        }
+    }
+    if r.pids().is_some() {
+        w.push(("pids", "pids"));
+    }
+    if r.block_io().is_some() {
+        w.push(("blockIO", "io"));
+    }
+    if r.hugepage_limits().as_ref().is_some_and(|h| !h.is_empty()) {
+        w.push(("hugepageLimits", "hugetlb"));
+    }
+    if r.rdma().as_ref().is_some_and(|h| !h.is_empty()) {
+        w.push(("rdma", "rdma"));
+    }
+    w
+}
+
+/// Fail with a clear error naming the field and the controller if `r`
+/// asks for a limit this host cannot enforce (no cgroup v2, or the
+/// controller is missing). Device rules are always accepted: on a host
+/// without cgroup v2 the container's /dev only holds the nodes skiff made.
+pub fn check_resources(r: &LinuxResources) -> Result<()> {
+    let available = v2::available_controllers();
+    for (field, ctrl) in wanted(r) {
+        if !available.iter().any(|a| a == ctrl) {
+            let why = if v2::is_v2_host() {
+                "is not enabled on this host"
+            } else {
+                "needs cgroup v2, which this host does not have"
+            };
+            return Err(Error::Unsupported {
+                field: format!("linux.resources.{field}"),
+                msg: format!("the {ctrl} controller {why}"),
+            });
+        }
+    }
+    for k in r.unified().iter().flat_map(|u| u.keys()) {
+        if !v2::is_v2_host() {
+            return Err(Error::Unsupported {
+                field: format!("linux.resources.unified[{k:?}]"),
+                msg: "needs cgroup v2, which this host does not have".into(),
+            });
+        }
+        v2::check_unified(k, &available)?;
     }
     Ok(())
+}
+
+/// The cgroup a new container gets: on a cgroup v2 host always (runc's
+/// default path when none is given); elsewhere none, and the container
+/// stays in skiff's own cgroup.
+pub fn for_container(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
+    if !v2::is_v2_host() {
+        tracing::debug!("no cgroup v2 hierarchy: the container stays in skiff's cgroup");
+        return Ok(None);
+    }
+    let path = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    Cgroup::resolve(path, id).map(Some)
 }
 
 #[cfg(test)]
@@ -49,12 +98,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn limits_are_refused_devices_are_not() {
+    fn hybrid_host_refuses_limits_by_name() {
+        if v2::is_v2_host() {
+            println!("SKIP: this host has cgroup v2");
+            return;
+        }
         let r: LinuxResources =
             serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#).unwrap();
         assert!(check_resources(&r).is_ok());
         let r: LinuxResources = serde_json::from_str(r#"{"pids":{"limit":10}}"#).unwrap();
         let e = check_resources(&r).unwrap_err().to_string();
-        assert!(e.starts_with("linux.resources.pids:"), "{e}");
+        assert!(
+            e.starts_with("linux.resources.pids:") && e.contains("pids controller"),
+            "{e}"
+        );
     }
 }

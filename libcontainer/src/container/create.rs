@@ -14,6 +14,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
 use super::state::{State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
+use crate::cgroups::{self, Cgroup};
 use crate::config::{ns_proc_name, Bundle};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::hooks::{self, Kind};
@@ -66,15 +67,44 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
     // Held until the state is saved, so a concurrent delete waits.
     let _lock = root.lock(id)?;
     let mut child = None;
-    let res = create_in(root, id, &dir, bundle, opts, &mut child);
+    let cgroup = match cgroups::for_container(&bundle.spec, id) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = root.remove(id);
+            return Err(e);
+        }
+    };
+    let res = create_in(root, id, &dir, bundle, opts, cgroup.as_ref(), &mut child);
     if res.is_err() {
         if let Some(pid) = child {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
+        if let Some(cg) = &cgroup {
+            let _ = cg.destroy();
+        }
         let _ = root.remove(id);
     }
     res
+}
+
+/// clone3 straight into `cgroup` (CLONE_INTO_CGROUP); on kernels without
+/// it, clone and then write the child's pid to cgroup.procs.
+pub(crate) fn clone_into(
+    flags: u64,
+    cgroup: Option<&Cgroup>,
+    fd: Option<&OwnedFd>,
+) -> Result<Forked> {
+    let raw = fd.map(std::os::fd::AsRawFd::as_raw_fd);
+    match sys::clone3(flags, raw) {
+        Err(nix::errno::Errno::E2BIG | nix::errno::Errno::ENOSYS) if raw.is_some() => {}
+        r => return r.step(|| "clone3".into()),
+    }
+    let forked = sys::clone3(flags, None).step(|| "clone3".into())?;
+    if let (Forked::Parent(pid), Some(cg)) = (&forked, cgroup) {
+        cg.write("cgroup.procs", &pid.to_string())?;
+    }
+    Ok(forked)
 }
 
 fn write_map(pid: Pid, file: &str, maps: Option<&Vec<LinuxIdMapping>>) -> Result<()> {
@@ -93,6 +123,7 @@ fn create_in(
     dir: &Path,
     bundle: &Bundle,
     opts: &CreateOpts,
+    cgroup: Option<&Cgroup>,
     child: &mut Option<Pid>,
 ) -> Result<Created> {
     let spec = &bundle.spec;
@@ -184,9 +215,9 @@ fn create_in(
     } else {
         Vec::new()
     };
-    let pid = match sys::clone3(clone_flags.bits() as u64, None)
-        .step(|| "clone3 container init".into())?
-    {
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let cgroup_fd = cgroup.map(|c| c.create(resources)).transpose()?;
+    let pid = match clone_into(clone_flags.bits() as u64, cgroup, cgroup_fd.as_ref())? {
         Forked::Child => {
             drop(parent_chan);
             init::main(InitArgs {
@@ -230,6 +261,7 @@ fn create_in(
         created: timefmt::now_rfc3339(),
         owner: String::new(),
         config: spec.clone(),
+        cgroup: cgroup.map(|c| c.dir.clone()),
     };
     let creating = state_json(&state, Status::Creating);
     parent_chan.send(&Msg::Go {

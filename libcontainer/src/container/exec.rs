@@ -78,7 +78,20 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         None => None,
     };
     let (parent_chan, child_chan) = channel::pair()?;
-    let pid = match sys::clone3(0, None).step(|| "clone3 exec process".into())? {
+    let cgroup = s.cgroup();
+    if cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: "paused".into(),
+            msg: "cannot exec in a paused container".into(),
+        });
+    }
+    let cgroup_fd = cgroup
+        .as_ref()
+        .filter(|c| c.exists())
+        .map(|c| c.open())
+        .transpose()?;
+    let pid = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref())? {
         Forked::Child => {
             drop(parent_chan);
             child::main(ExecArgs {

@@ -157,8 +157,8 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         });
     }
     let sig = Signal::try_from(signal).ok();
-    let targets = if all && own_pid_ns(&s) {
-        procfs::pids_in_pid_ns_of(s.init_pid())
+    let targets = if all {
+        container_pids(&s)
     } else {
         vec![s.init_pid()]
     };
@@ -243,15 +243,39 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     ) {
         tracing::warn!("{e}");
     }
+    if let Some(cg) = s.cgroup() {
+        cg.destroy()?;
+    }
     root.remove(id)
 }
 
-fn kill_and_wait(s: &State) -> Result<()> {
-    let pids = if own_pid_ns(s) {
+/// Every process of the container, by the best means it has: its cgroup,
+/// else its pid namespace, else just init.
+fn container_pids(s: &State) -> Vec<Pid> {
+    if s.cgroup().is_some() {
+        cgroup_pids(s)
+    } else if own_pid_ns(s) {
         procfs::pids_in_pid_ns_of(s.init_pid())
     } else {
         vec![s.init_pid()]
-    };
+    }
+}
+
+fn cgroup_pids(s: &State) -> Vec<Pid> {
+    s.cgroup()
+        .and_then(|c| c.procs().ok())
+        .unwrap_or_default()
+        .into_iter()
+        .map(Pid::from_raw)
+        .collect()
+}
+
+fn kill_and_wait(s: &State) -> Result<()> {
+    if let Some(cg) = s.cgroup() {
+        // Thaw first: a frozen process cannot die.
+        let _ = cg.freeze(false);
+    }
+    let pids = container_pids(s);
     for pid in pids {
         let _ = send_signal(pid, Signal::SIGKILL);
     }
@@ -284,10 +308,66 @@ pub fn pids(root: &StateRoot, id: &str) -> Result<Vec<i32>> {
     if status == Status::Stopped {
         return Ok(Vec::new());
     }
-    let pids = if own_pid_ns(&s) {
-        procfs::pids_in_pid_ns_of(s.init_pid())
+    Ok(container_pids(&s).into_iter().map(Pid::as_raw).collect())
+}
+
+/// Freeze (`pause`) or thaw (`resume`) a running container.
+pub fn set_paused(root: &StateRoot, id: &str, pause: bool) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let (s, status) = load(root, id)?;
+    let ok = if pause {
+        status == Status::Running
     } else {
-        vec![s.init_pid()]
+        status == Status::Paused
     };
-    Ok(pids.into_iter().map(Pid::as_raw).collect())
+    if !ok {
+        let what = if pause {
+            "pause a container that is not running"
+        } else {
+            "resume a container that is not paused"
+        };
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: format!("cannot {what}"),
+        });
+    }
+    let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
+        field: "linux.cgroupsPath".into(),
+        msg: "pause and resume need the container's own cgroup v2 (this host has none)".into(),
+    })?;
+    cg.freeze(pause)
+}
+
+/// Apply new resource limits to a live container (`update`).
+pub fn update(root: &StateRoot, id: &str, r: &oci_spec::runtime::LinuxResources) -> Result<()> {
+    let _lock = root.lock(id)?;
+    let (s, status) = load(root, id)?;
+    if status == Status::Stopped {
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot update a stopped container".into(),
+        });
+    }
+    crate::cgroups::check_resources(r)?;
+    let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
+        field: "linux.resources".into(),
+        msg: "update needs the container's own cgroup v2 (this host has none)".into(),
+    })?;
+    cg.set(r)
+}
+
+/// The container's statistics in runc's `events --stats` shape, and its
+/// cgroup (for OOM counts), or an error if it has no cgroup.
+pub fn stats(
+    root: &StateRoot,
+    id: &str,
+) -> Result<(serde_json::Value, crate::cgroups::Cgroup, Status)> {
+    let (s, status) = load(root, id)?;
+    let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
+        field: "linux.cgroupsPath".into(),
+        msg: "statistics need the container's own cgroup v2 (this host has none)".into(),
+    })?;
+    Ok((crate::cgroups::v2::stats(&cg), cg, status))
 }

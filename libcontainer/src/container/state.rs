@@ -67,12 +67,22 @@ pub struct State {
     pub owner: String,
     /// The config the container was created from.
     pub config: Spec,
+    /// The container's cgroup directory, when skiff made one.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
 }
 
 impl State {
     /// The annotations of the config, empty if none.
     pub fn annotations(&self) -> HashMap<String, String> {
         self.config.annotations().clone().unwrap_or_default()
+    }
+
+    /// The container's cgroup, if it has its own.
+    pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        self.cgroup
+            .clone()
+            .map(|dir| crate::cgroups::Cgroup { dir })
     }
 
     /// The init pid.
@@ -227,6 +237,8 @@ pub fn status_of(root: &StateRoot, state: &State) -> Status {
     }
     if root.dir(&state.id).join(EXEC_FIFO).exists() {
         Status::Created
+    } else if state.cgroup().is_some_and(|c| c.is_frozen()) {
+        Status::Paused
     } else {
         Status::Running
     }

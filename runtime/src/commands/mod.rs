@@ -1,5 +1,6 @@
 //! One module per group of commands; each is a thin call into libcontainer.
 
+mod cgroup;
 mod create;
 mod exec;
 mod info;
@@ -79,6 +80,29 @@ pub enum Command {
     },
     /// Print the features of this runtime as JSON.
     Features,
+    /// Freeze every process of a container.
+    Pause {
+        /// Container id.
+        id: String,
+    },
+    /// Thaw a paused container.
+    Resume {
+        /// Container id.
+        id: String,
+    },
+    /// Change a running container's resource limits.
+    Update(cgroup::UpdateArgs),
+    /// Print a container's stats and OOM events as JSON lines.
+    Events {
+        /// Seconds (or a duration like 500ms) between stats.
+        #[arg(long, default_value = "5s")]
+        interval: String,
+        /// Print the stats once and exit.
+        #[arg(long)]
+        stats: bool,
+        /// Container id.
+        id: String,
+    },
 }
 
 /// Table or JSON output.
@@ -146,5 +170,13 @@ pub fn run(cmd: Command, root: &Path) -> anyhow::Result<u8> {
         Command::Exec(a) => exec::exec(root, &a),
         Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
         Command::Features => info::features().map(|_| 0),
+        Command::Pause { id } => cgroup::pause(root, &id, true).map(|_| 0),
+        Command::Resume { id } => cgroup::pause(root, &id, false).map(|_| 0),
+        Command::Update(a) => cgroup::update(root, &a).map(|_| 0),
+        Command::Events {
+            interval,
+            stats,
+            id,
+        } => cgroup::events(root, &id, &interval, stats).map(|_| 0),
     }
 }

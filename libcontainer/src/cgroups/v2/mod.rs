@@ -1,0 +1,294 @@
+//! The cgroup v2 filesystem driver: one container, one cgroup directory.
+//!
+//! cgroups-rs covers v1 and v2 behind one abstraction but cannot place a
+//! process with CLONE_INTO_CGROUP, has no eBPF device filter replacement and
+//! reads stats in a shape different from runc's; the v2 files are simple
+//! enough that owning this code is less than adapting it.
+
+mod resources;
+mod stats;
+
+use std::fs;
+use std::os::fd::OwnedFd;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use oci_spec::runtime::LinuxResources;
+
+pub use resources::{check_unified, cpu_weight, io_weight};
+pub use stats::stats;
+
+use crate::error::{Error, IoContext, Result};
+
+/// Where the unified hierarchy is mounted.
+pub const MOUNT: &str = "/sys/fs/cgroup";
+const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
+
+/// Is this host's /sys/fs/cgroup a pure cgroup v2 hierarchy?
+pub fn is_v2_host() -> bool {
+    nix::sys::statfs::statfs(MOUNT).is_ok_and(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
+}
+
+/// The controllers the root of the hierarchy offers (empty on v1/hybrid hosts).
+pub fn available_controllers() -> Vec<String> {
+    if !is_v2_host() {
+        return Vec::new();
+    }
+    fs::read_to_string(Path::new(MOUNT).join("cgroup.controllers"))
+        .map(|s| s.split_whitespace().map(String::from).collect())
+        .unwrap_or_default()
+}
+
+/// skiff's own cgroup (from /proc/self/cgroup), relative to the mount.
+fn own_cgroup() -> Result<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").path("/proc/self/cgroup")?;
+    let line = text
+        .lines()
+        .find_map(|l| l.strip_prefix("0::"))
+        .ok_or_else(|| Error::Unsupported {
+            field: "linux.cgroupsPath".into(),
+            msg: "skiff is not in a cgroup v2 hierarchy".into(),
+        })?;
+    Ok(PathBuf::from(line.trim_start_matches('/')))
+}
+
+/// `path` without `..`, `.` or a leading `/`, so it stays under the mount.
+fn clean(path: &Path) -> Result<PathBuf> {
+    let mut out = PathBuf::new();
+    for c in path.components() {
+        match c {
+            Component::Normal(n) => out.push(n),
+            Component::RootDir | Component::CurDir => {}
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(Error::Invalid {
+                    field: "linux.cgroupsPath".into(),
+                    msg: format!("{} must not contain \"..\"", path.display()),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// One container's cgroup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Cgroup {
+    /// The cgroup directory, absolute (under [`MOUNT`]).
+    pub dir: PathBuf,
+}
+
+impl Cgroup {
+    /// Resolve `linux.cgroupsPath`: absolute paths under the mount, relative
+    /// ones under skiff's own cgroup, and none at all as `/<id>` (runc's
+    /// cgroupfs default).
+    pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
+        let rel = match cgroups_path {
+            Some(p) if p.is_absolute() => clean(p)?,
+            Some(p) => own_cgroup()?.join(clean(p)?),
+            None => PathBuf::from(id),
+        };
+        if rel.as_os_str().is_empty() {
+            return Err(Error::Invalid {
+                field: "linux.cgroupsPath".into(),
+                msg: "resolves to the root cgroup".into(),
+            });
+        }
+        Ok(Cgroup {
+            dir: Path::new(MOUNT).join(rel),
+        })
+    }
+
+    fn file(&self, name: &str) -> PathBuf {
+        self.dir.join(name)
+    }
+
+    /// Read one interface file, trimmed.
+    pub fn read(&self, name: &str) -> Result<String> {
+        let p = self.file(name);
+        fs::read_to_string(&p).map(|s| s.trim().to_string()).path(p)
+    }
+
+    /// Write one interface file; the error names the file and the value.
+    pub fn write(&self, name: &str, value: &str) -> Result<()> {
+        let p = self.file(name);
+        fs::write(&p, value).map_err(|e| Error::Invalid {
+            field: format!("cgroup {}", p.display()),
+            msg: format!("write {value:?}: {e}"),
+        })
+    }
+
+    /// Create the cgroup (and missing parents, enabling every available
+    /// controller down the path), refuse one that already holds processes
+    /// or is frozen, and apply `resources`. Returns an fd of the directory
+    /// for CLONE_INTO_CGROUP.
+    pub fn create(&self, resources: Option<&LinuxResources>) -> Result<OwnedFd> {
+        let rel = self
+            .dir
+            .strip_prefix(MOUNT)
+            .unwrap_or(&self.dir)
+            .to_path_buf();
+        let mut cur = PathBuf::from(MOUNT);
+        for comp in rel.components() {
+            let controllers =
+                fs::read_to_string(cur.join("cgroup.controllers")).unwrap_or_default();
+            let wanted: Vec<String> = controllers
+                .split_whitespace()
+                .map(|c| format!("+{c}"))
+                .collect();
+            if !wanted.is_empty() {
+                let sc = cur.join("cgroup.subtree_control");
+                let enabled = fs::read_to_string(&sc).unwrap_or_default();
+                let missing: Vec<&String> = wanted
+                    .iter()
+                    .filter(|w| !enabled.split_whitespace().any(|e| e == &w[1..]))
+                    .collect();
+                if !missing.is_empty() {
+                    let line = missing
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect::<Vec<_>>()
+                        .join(" ");
+                    if let Err(e) = fs::write(&sc, &line) {
+                        // A parent holding processes cannot delegate; the
+                        // limits that need a missing controller fail later, by name.
+                        tracing::debug!("enable {line} in {}: {e}", sc.display());
+                    }
+                }
+            }
+            cur.push(comp);
+            match fs::create_dir(&cur) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: cur,
+                        source: e,
+                    })
+                }
+            }
+        }
+        if !self.procs()?.is_empty() {
+            return Err(Error::Invalid {
+                field: "linux.cgroupsPath".into(),
+                msg: format!("cgroup {} already holds processes", self.dir.display()),
+            });
+        }
+        if self.is_frozen() {
+            return Err(Error::Invalid {
+                field: "linux.cgroupsPath".into(),
+                msg: format!("cgroup {} is frozen", self.dir.display()),
+            });
+        }
+        if let Some(r) = resources {
+            self.set(r)?;
+        }
+        self.open()
+    }
+
+    /// An fd of the directory, for CLONE_INTO_CGROUP.
+    pub fn open(&self) -> Result<OwnedFd> {
+        Ok(fs::File::open(&self.dir).path(&self.dir)?.into())
+    }
+
+    /// Apply `r` (used by create and by `update`).
+    pub fn set(&self, r: &LinuxResources) -> Result<()> {
+        resources::apply(self, r)
+    }
+
+    /// Pids in the cgroup (cgroup.procs).
+    pub fn procs(&self) -> Result<Vec<i32>> {
+        let p = self.file("cgroup.procs");
+        match fs::read_to_string(&p) {
+            Ok(t) => Ok(t.lines().filter_map(|l| l.trim().parse().ok()).collect()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(Error::Io { path: p, source: e }),
+        }
+    }
+
+    /// Does the cgroup exist?
+    pub fn exists(&self) -> bool {
+        self.dir.is_dir()
+    }
+
+    /// Is the cgroup frozen (cgroup.freeze is 1)?
+    pub fn is_frozen(&self) -> bool {
+        self.read("cgroup.freeze").is_ok_and(|v| v == "1")
+    }
+
+    /// Freeze or thaw, and wait until cgroup.events says it is done.
+    pub fn freeze(&self, frozen: bool) -> Result<()> {
+        self.write("cgroup.freeze", if frozen { "1" } else { "0" })?;
+        let want = if frozen { "frozen 1" } else { "frozen 0" };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while Instant::now() < deadline {
+            if self.read("cgroup.events")?.lines().any(|l| l == want) {
+                return Ok(());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        Err(Error::Child(format!(
+            "cgroup {} did not reach \"{want}\" in 10s",
+            self.dir.display()
+        )))
+    }
+
+    /// Kill everything in the cgroup and remove it (and nothing else).
+    pub fn destroy(&self) -> Result<()> {
+        if !self.exists() {
+            return Ok(());
+        }
+        let _ = self.freeze(false);
+        if self.file("cgroup.kill").exists() {
+            let _ = self.write("cgroup.kill", "1");
+        } else {
+            for pid in self.procs()? {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match fs::remove_dir(&self.dir) {
+                Ok(()) => return Ok(()),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if Instant::now() < deadline && e.raw_os_error() == Some(libc::EBUSY) => {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                Err(e) => {
+                    return Err(Error::Io {
+                        path: self.dir.clone(),
+                        source: e,
+                    })
+                }
+            }
+        }
+    }
+
+    /// The number of OOM kills so far (memory.events `oom_kill`).
+    pub fn oom_kills(&self) -> u64 {
+        self.read("memory.events")
+            .ok()
+            .and_then(|t| {
+                t.lines()
+                    .find_map(|l| l.strip_prefix("oom_kill ").and_then(|v| v.parse().ok()))
+            })
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolve_paths() {
+        let c = Cgroup::resolve(Some(Path::new("/a/b")), "x").unwrap();
+        assert_eq!(c.dir, Path::new("/sys/fs/cgroup/a/b"));
+        let c = Cgroup::resolve(None, "x").unwrap();
+        assert_eq!(c.dir, Path::new("/sys/fs/cgroup/x"));
+        assert!(Cgroup::resolve(Some(Path::new("/a/../../etc")), "x").is_err());
+        assert!(Cgroup::resolve(Some(Path::new("/")), "x").is_err());
+    }
+}

@@ -114,13 +114,15 @@ fn hugetlb(cg: &Cgroup) -> Value {
                 .strip_suffix(".current")
                 .map(String::from)
         })
+        // hugetlb.2MB.rsvd.current counts reservations: not a page size.
+        .filter(|size| !size.contains('.'))
         .collect();
     sizes.sort();
     for size in sizes {
         let events = flat(cg, &format!("hugetlb.{size}.events"));
         m.insert(
             size.clone(),
-            json!({"usage": num(cg, &format!("hugetlb.{size}.current")), "max": 0, "failcnt": events.get("max").copied().unwrap_or(0)}),
+            json!({"usage": num(cg, &format!("hugetlb.{size}.current")), "failcnt": events.get("max").copied().unwrap_or(0)}),
         );
     }
     Value::Object(m)

@@ -24,10 +24,13 @@ use crate::sys::{self, Forked};
 use crate::{procfs, rootfs, timefmt};
 
 /// Options of `create` (and `run`), as runc names them.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 pub struct CreateOpts {
     /// `--console-socket`.
     pub console_socket: Option<PathBuf>,
+    /// An already connected socket to send the pty master on (foreground
+    /// `run` with a terminal, where skiff copies the pty itself).
+    pub console_stream: Option<OwnedFd>,
     /// `--pid-file`.
     pub pid_file: Option<PathBuf>,
     /// `--no-pivot`.
@@ -162,7 +165,11 @@ fn create_in(
                 msg: format!("{}: {e}", p.display()),
             }
         })?)),
-        None => None,
+        None => opts
+            .console_stream
+            .as_ref()
+            .map(|fd| fd.try_clone().path("console socket"))
+            .transpose()?,
     };
     // Namespaces: joined by path, or new (created by clone3 or unshare).
     let mut join = Vec::new();

@@ -2,11 +2,14 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+
+use anyhow::{bail, Context, Result};
 use libcontainer::config::Bundle;
 use libcontainer::container::{self, CreateOpts, StateRoot};
 
-use super::{CreateArgs, RunArgs};
+use super::{tty, CreateArgs, RunArgs};
 
 /// Socket-activation fds handed to skiff (LISTEN_FDS for our own pid), which
 /// runc passes on to the container after stdio.
@@ -24,7 +27,12 @@ fn listen_fds() -> u32 {
         .unwrap_or(0)
 }
 
-fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bundle, CreateOpts)> {
+/// What create and run share: the sealed binary, the loaded bundle, the
+/// state root, the options, and (foreground run with a terminal) our end of
+/// the console socket.
+type Prepared = (StateRoot, Bundle, CreateOpts, Option<UnixStream>);
+
+fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<Prepared> {
     libcontainer::exeseal::ensure_sealed()?;
     let bundle = Bundle::load(&a.bundle)?;
     let terminal = bundle
@@ -33,11 +41,12 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bu
         .as_ref()
         .and_then(|p| p.terminal())
         .unwrap_or(false);
+    let mut console = None;
     if terminal && a.console_socket.is_none() {
         if detached {
             bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
         }
-        bail!("process.terminal: skiff needs --console-socket to give the container a terminal");
+        console = Some(UnixStream::pair().context("console socketpair")?);
     }
     if !terminal && a.console_socket.is_some() {
         bail!("--console-socket: only allowed when process.terminal is true");
@@ -45,25 +54,29 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<(StateRoot, Bu
     let root = StateRoot::open(root)?;
     let opts = CreateOpts {
         console_socket: a.console_socket.clone(),
+        console_stream: console
+            .as_ref()
+            .map(|(_, theirs)| theirs.try_clone().map(OwnedFd::from))
+            .transpose()?,
         pid_file: a.pid_file.clone(),
         no_pivot: a.no_pivot,
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         listen_fds: listen_fds(),
     };
-    Ok((root, bundle, opts))
+    Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }
 
 /// `skiff create`.
 pub fn create(root: &Path, a: &CreateArgs) -> Result<()> {
-    let (root, bundle, opts) = prepare(root, a, true)?;
+    let (root, bundle, opts, _) = prepare(root, a, true)?;
     container::create(&root, &a.id, &bundle, &opts)?;
     Ok(())
 }
 
 /// `skiff run`: create, start, and unless detached wait and delete.
 pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
-    let (root, bundle, opts) = prepare(root, &a.create, a.detach)?;
+    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach)?;
     let id = &a.create.id;
     // Block the forwarded signals before the container exists, so neither a
     // signal nor the exit of a fast process can be missed.
@@ -73,6 +86,11 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
         Some(container::block_signals()?)
     };
     let created = container::create(&root, id, &bundle, &opts)?;
+    drop(opts);
+    let console = match console {
+        Some(sock) => Some(tty::attach(tty::receive_master(&sock)?)?),
+        None => None,
+    };
     if let Err(e) = container::start(&root, id) {
         let _ = container::delete(&root, id, true);
         return Err(e.into());
@@ -81,6 +99,9 @@ pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
         return Ok(0);
     };
     let code = container::wait_forwarding(created.state.init_pid(), &signals)?;
+    if let Some(c) = console {
+        c.finish();
+    }
     if !a.keep {
         container::delete(&root, id, true)?;
     }

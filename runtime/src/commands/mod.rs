@@ -6,6 +6,7 @@ mod exec;
 mod info;
 mod lifecycle;
 mod spec;
+mod tty;
 
 use std::path::{Path, PathBuf};
 

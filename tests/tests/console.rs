@@ -141,3 +141,24 @@ fn console_socket_that_does_not_exist_fails_cleanly() {
     let out = rt.create(&bundle, &id, &["--console-socket", &missing]);
     assert_clean_failure(&out, "no.sock", &rt, &id, &bundle);
 }
+
+#[test]
+fn foreground_run_with_terminal_copies_the_pty() {
+    if !preflight("foreground_run_with_terminal_copies_the_pty") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut bundle = Bundle::sh("tty; stty size; echo fg-tty-ok");
+    bundle.set_terminal(true);
+    bundle.config_mut()["process"]["consoleSize"] = json!({"height": 31, "width": 97});
+    bundle.save();
+    let id = unique_id("ttyfg");
+    // stdin is not a terminal here, so skiff keeps the configured size.
+    let out = rt.run(&bundle, &id, &[]);
+    assert_success(&out, "run with terminal and no console socket");
+    let text = stdout(&out).replace('\r', "");
+    assert!(text.contains("fg-tty-ok"), "{text:?}");
+    assert!(text.contains("31 97"), "console size: {text:?}");
+    assert!(text.lines().next().is_some_and(|l| l.starts_with("/dev/")), "tty: {text:?}");
+    assert_no_leftovers(&rt, &id, &bundle);
+}

@@ -159,6 +159,9 @@ fn foreground_run_with_terminal_copies_the_pty() {
     let text = stdout(&out).replace('\r', "");
     assert!(text.contains("fg-tty-ok"), "{text:?}");
     assert!(text.contains("31 97"), "console size: {text:?}");
-    assert!(text.lines().next().is_some_and(|l| l.starts_with("/dev/")), "tty: {text:?}");
+    assert!(
+        text.lines().next().is_some_and(|l| l.starts_with("/dev/")),
+        "tty: {text:?}"
+    );
     assert_no_leftovers(&rt, &id, &bundle);
 }

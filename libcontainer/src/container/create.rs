@@ -3,7 +3,6 @@
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -20,6 +19,7 @@ use crate::error::{Error, IoContext, Result, SysContext};
 use crate::hooks::{self, Kind};
 use crate::process::channel::{self, Msg};
 use crate::process::init::{self, InitArgs};
+use crate::process::tty;
 use crate::sys::{self, Forked};
 use crate::{procfs, rootfs, timefmt};
 
@@ -159,12 +159,7 @@ fn create_in(
         .path(&fifo_path)?
         .into();
     let console_socket = match &opts.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
-            Error::Invalid {
-                field: "--console-socket".into(),
-                msg: format!("{}: {e}", p.display()),
-            }
-        })?)),
+        Some(p) => Some(tty::connect(p)?),
         None => opts
             .console_stream
             .as_ref()

@@ -1,8 +1,6 @@
 //! The parent side of `exec`: join the pid namespace, fork the process with
 //! one clone3 and wait until it has executed (channel EOF) or failed.
 
-use std::os::fd::OwnedFd;
-use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 
 use nix::sched::CloneFlags;
@@ -15,6 +13,7 @@ use super::{load, write_pid_file, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::process::channel::{self, Msg};
 use crate::process::exec::{self as child, ExecArgs};
+use crate::process::tty;
 use crate::procfs;
 use crate::sys::{self, Forked};
 
@@ -69,12 +68,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
             .step(|| "join the container's pid namespace".into())?;
     }
     let console_socket = match &opts.console_socket {
-        Some(p) => Some(OwnedFd::from(UnixStream::connect(p).map_err(|e| {
-            Error::Invalid {
-                field: "--console-socket".into(),
-                msg: format!("{}: {e}", p.display()),
-            }
-        })?)),
+        Some(p) => Some(tty::connect(p)?),
         None => None,
     };
     let (parent_chan, child_chan) = channel::pair()?;

@@ -2,12 +2,24 @@
 //! one message whose data is the pty's name and whose SCM_RIGHTS carries the fd.
 
 use std::io::IoSlice;
-use std::os::fd::{AsRawFd, BorrowedFd};
+use std::os::fd::{AsRawFd, BorrowedFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
 
 use nix::sys::socket::{sendmsg, ControlMessage, MsgFlags};
 
-use crate::error::{Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::sys;
+
+/// Connect to the `--console-socket` listener at `path`.
+pub fn connect(path: &Path) -> Result<OwnedFd> {
+    UnixStream::connect(path)
+        .map(OwnedFd::from)
+        .map_err(|e| Error::Invalid {
+            field: "--console-socket".into(),
+            msg: format!("{}: {e}", path.display()),
+        })
+}
 
 /// Send `master` over the connected console socket `sock`.
 pub fn send_master(sock: BorrowedFd, master: BorrowedFd) -> Result<()> {

@@ -32,7 +32,7 @@ struct Cli {
     /// Log debug messages.
     #[arg(long)]
     debug: bool,
-    /// Use systemd for cgroups (accepted; the cgroup manager is not built yet).
+    /// Place containers in systemd scopes (cgroupsPath `slice:prefix:name`).
     #[arg(long = "systemd-cgroup")]
     systemd_cgroup: bool,
     /// crun's spelling of the cgroup driver choice (cgroupfs, systemd, disabled).
@@ -54,11 +54,9 @@ fn main() -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    if cli.systemd_cgroup || cli.cgroup_manager.is_some() {
-        tracing::debug!("--systemd-cgroup: no cgroup manager yet, ignored");
-    }
+    let systemd = cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd");
     tracing::debug!(rootless = cli.rootless.as_str(), "starting");
-    match commands::run(cli.cmd, &cli.root) {
+    match commands::run(cli.cmd, &cli.root, systemd) {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             log.fatal(&e);

@@ -1,6 +1,7 @@
 //! Resource control: the cgroup v2 manager and the checks made before a
 //! container is built.
 
+pub mod systemd;
 pub mod v2;
 
 use oci_spec::runtime::{LinuxResources, Spec};
@@ -78,19 +79,52 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
-/// The cgroup a new container gets: on a cgroup v2 host always (runc's
-/// default path when none is given); elsewhere none, and the container
-/// stays in skiff's own cgroup.
-pub fn for_container(spec: &Spec, id: &str) -> Result<Option<Cgroup>> {
+/// How a new container gets its cgroup.
+#[derive(Debug)]
+pub enum Placement {
+    /// No cgroup v2 here: the container stays in skiff's own cgroup.
+    None,
+    /// The fs driver: this directory, made before the clone.
+    Fs(Cgroup),
+    /// The systemd driver (`--systemd-cgroup`): a transient scope made
+    /// for the init's pid right after the clone.
+    Systemd(systemd::Scope),
+}
+
+impl Placement {
+    /// Undo a placement after a failed create (nothing if not made yet).
+    pub fn undo(&self) {
+        match self {
+            Placement::None => {}
+            Placement::Fs(c) => {
+                let _ = c.destroy();
+            }
+            Placement::Systemd(s) => {
+                let _ = s.stop();
+                if let Ok(c) = s.cgroup() {
+                    let _ = c.destroy();
+                }
+            }
+        }
+    }
+}
+
+/// The placement of a new container: on a cgroup v2 host always (runc's
+/// default path when none is given), through systemd with `systemd`.
+pub fn for_container(spec: &Spec, id: &str, systemd: bool) -> Result<Placement> {
     if !v2::is_v2_host() {
         tracing::debug!("no cgroup v2 hierarchy: the container stays in skiff's cgroup");
-        return Ok(None);
+        return Ok(Placement::None);
     }
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
-    Cgroup::resolve(path, id).map(Some)
+    if systemd {
+        let p = path.map(|p| p.to_string_lossy().into_owned());
+        return systemd::Scope::parse(p.as_deref(), id).map(Placement::Systemd);
+    }
+    Cgroup::resolve(path, id).map(Placement::Fs)
 }
 
 #[cfg(test)]

@@ -13,7 +13,7 @@ use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
 
 use super::state::{State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
-use crate::cgroups::{self, Cgroup};
+use crate::cgroups::{self, Cgroup, Placement};
 use crate::config::{ns_proc_name, Bundle};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::hooks::{self, Kind};
@@ -39,6 +39,8 @@ pub struct CreateOpts {
     pub no_new_keyring: bool,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// `--systemd-cgroup`: place the container in a systemd scope.
+    pub systemd_cgroup: bool,
     /// Number of socket-activation fds (LISTEN_FDS) passed after stdio.
     pub listen_fds: u32,
 }
@@ -70,22 +72,20 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
     // Held until the state is saved, so a concurrent delete waits.
     let _lock = root.lock(id)?;
     let mut child = None;
-    let cgroup = match cgroups::for_container(&bundle.spec, id) {
+    let placement = match cgroups::for_container(&bundle.spec, id, opts.systemd_cgroup) {
         Ok(c) => c,
         Err(e) => {
             let _ = root.remove(id);
             return Err(e);
         }
     };
-    let res = create_in(root, id, &dir, bundle, opts, cgroup.as_ref(), &mut child);
+    let res = create_in(root, id, &dir, bundle, opts, &placement, &mut child);
     if res.is_err() {
         if let Some(pid) = child {
             let _ = kill(pid, Signal::SIGKILL);
             let _ = waitpid(pid, None);
         }
-        if let Some(cg) = &cgroup {
-            let _ = cg.destroy();
-        }
+        placement.undo();
         let _ = root.remove(id);
     }
     res
@@ -126,7 +126,7 @@ fn create_in(
     dir: &Path,
     bundle: &Bundle,
     opts: &CreateOpts,
-    cgroup: Option<&Cgroup>,
+    placement: &Placement,
     child: &mut Option<Pid>,
 ) -> Result<Created> {
     let spec = &bundle.spec;
@@ -218,8 +218,20 @@ fn create_in(
         Vec::new()
     };
     let resources = linux.and_then(|l| l.resources().as_ref());
-    let cgroup_fd = cgroup.map(|c| c.create(resources)).transpose()?;
-    let pid = match clone_into(clone_flags.bits() as u64, cgroup, cgroup_fd.as_ref())? {
+    let (fs_cgroup, cgroup_fd) = match placement {
+        Placement::Fs(c) => (Some(c), Some(c.create(resources)?)),
+        _ => (None, None),
+    };
+    let (mut clone_flags, mut unshare) = (clone_flags, unshare);
+    if matches!(placement, Placement::Systemd(_))
+        && clone_flags.contains(CloneFlags::CLONE_NEWCGROUP)
+    {
+        // The scope exists only after the clone: init makes its cgroup
+        // namespace once it is in it, so the namespace is rooted there.
+        clone_flags.remove(CloneFlags::CLONE_NEWCGROUP);
+        unshare.insert(CloneFlags::CLONE_NEWCGROUP);
+    }
+    let pid = match clone_into(clone_flags.bits() as u64, fs_cgroup, cgroup_fd.as_ref())? {
         Forked::Child => {
             drop(parent_chan);
             init::main(InitArgs {
@@ -253,6 +265,18 @@ fn create_in(
             linux.and_then(|l| l.gid_mappings().as_ref()),
         )?;
     }
+    let cgroup = match placement {
+        Placement::None => None,
+        Placement::Fs(c) => Some(c.clone()),
+        Placement::Systemd(scope) => {
+            let cg = scope.start(pid, resources)?;
+            // What systemd has no property for goes to the files directly.
+            if let Some(r) = resources {
+                cg.set(r)?;
+            }
+            Some(cg)
+        }
+    };
     let start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
     let state = State {
         id: id.to_string(),
@@ -263,7 +287,8 @@ fn create_in(
         created: timefmt::now_rfc3339(),
         owner: String::new(),
         config: spec.clone(),
-        cgroup: cgroup.map(|c| c.dir.clone()),
+        cgroup: cgroup.map(|c| c.dir),
+        systemd: matches!(placement, Placement::Systemd(_)),
     };
     let creating = state_json(&state, Status::Creating);
     parent_chan.send(&Msg::Go {

@@ -243,6 +243,15 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     ) {
         tracing::warn!("{e}");
     }
+    if s.systemd {
+        let path = s
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        crate::cgroups::systemd::Scope::parse(path.as_deref(), id)?.stop()?;
+    }
     if let Some(cg) = s.cgroup() {
         cg.destroy()?;
     }

@@ -70,6 +70,9 @@ pub struct State {
     /// The container's cgroup directory, when skiff made one.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
+    /// The cgroup is a systemd scope (`--systemd-cgroup`).
+    #[serde(default)]
+    pub systemd: bool,
 }
 
 impl State {

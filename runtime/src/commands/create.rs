@@ -32,7 +32,7 @@ fn listen_fds() -> u32 {
 /// the console socket.
 type Prepared = (StateRoot, Bundle, CreateOpts, Option<UnixStream>);
 
-fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<Prepared> {
+fn prepare(root: &Path, a: &CreateArgs, detached: bool, systemd: bool) -> Result<Prepared> {
     libcontainer::exeseal::ensure_sealed()?;
     let bundle = Bundle::load(&a.bundle)?;
     let terminal = bundle
@@ -63,20 +63,21 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool) -> Result<Prepared> {
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         listen_fds: listen_fds(),
+        systemd_cgroup: systemd,
     };
     Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }
 
 /// `skiff create`.
-pub fn create(root: &Path, a: &CreateArgs) -> Result<()> {
-    let (root, bundle, opts, _) = prepare(root, a, true)?;
+pub fn create(root: &Path, a: &CreateArgs, systemd: bool) -> Result<()> {
+    let (root, bundle, opts, _) = prepare(root, a, true, systemd)?;
     container::create(&root, &a.id, &bundle, &opts)?;
     Ok(())
 }
 
 /// `skiff run`: create, start, and unless detached wait and delete.
-pub fn run(root: &Path, a: &RunArgs) -> Result<u8> {
-    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach)?;
+pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<u8> {
+    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach, systemd)?;
     let id = &a.create.id;
     // Block the forwarded signals before the container exists, so neither a
     // signal nor the exit of a fast process can be missed.

@@ -154,10 +154,10 @@ pub struct RunArgs {
 }
 
 /// Run `cmd` with state under `root`; returns the exit code.
-pub fn run(cmd: Command, root: &Path) -> anyhow::Result<u8> {
+pub fn run(cmd: Command, root: &Path, systemd: bool) -> anyhow::Result<u8> {
     match cmd {
-        Command::Create(a) => create::create(root, &a).map(|_| 0),
-        Command::Run(a) => create::run(root, &a),
+        Command::Create(a) => create::create(root, &a, systemd).map(|_| 0),
+        Command::Run(a) => create::run(root, &a, systemd),
         Command::Start { id } => lifecycle::start(root, &id).map(|_| 0),
         Command::State { id } => lifecycle::state(root, &id).map(|_| 0),
         Command::Kill { all, id, signal } => lifecycle::kill(root, &id, &signal, all).map(|_| 0),

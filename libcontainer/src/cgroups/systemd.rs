@@ -1,0 +1,534 @@
+//! The systemd cgroup driver (`--systemd-cgroup`): the container's init is
+//! put in a transient scope unit that systemd creates, as runc does, and the
+//! fs driver then writes what systemd has no property for.
+//!
+//! `linux.cgroupsPath` has the form `slice:prefix:name`, which becomes the
+//! unit `prefix-name.scope` in `slice` (`system.slice` when empty). The
+//! D-Bus calls go to the system bus; each one, and each wait for a job, is
+//! bounded by [`TIMEOUT`].
+//!
+//! Note: the D-Bus connection (zbus) runs helper threads in the calling
+//! process, which stay after [`Scope::start`] returns. Call it after the
+//! last raw fork/clone that must happen in a single-threaded process.
+
+use std::future::Future;
+use std::path::{Component, Path, PathBuf};
+use std::time::Duration;
+
+use futures_lite::StreamExt;
+use nix::unistd::Pid;
+use oci_spec::runtime::LinuxResources;
+use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
+use zbus::{Connection, MessageStream};
+
+use super::v2::MOUNT;
+use super::Cgroup;
+use crate::error::{Error, Result};
+
+mod props;
+
+use props::{resource_props, Prop, Props};
+
+/// The bound on every D-Bus call and on every wait for a systemd job.
+pub const TIMEOUT: Duration = Duration::from_secs(30);
+/// The slice used when `linux.cgroupsPath` names none.
+pub const DEFAULT_SLICE: &str = "system.slice";
+/// The unit prefix used when `linux.cgroupsPath` is not set.
+pub const DEFAULT_PREFIX: &str = "skiff";
+
+const DEST: &str = "org.freedesktop.systemd1";
+const PATH: &str = "/org/freedesktop/systemd1";
+const MANAGER: &str = "org.freedesktop.systemd1.Manager";
+const FIELD: &str = "linux.cgroupsPath";
+
+/// A systemd unit name and its slice, parsed from cgroupsPath.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Scope {
+    /// The transient unit, e.g. `skiff-abc.scope`.
+    pub unit: String,
+    /// The slice it goes in, e.g. `system.slice`.
+    pub slice: String,
+}
+
+fn invalid(msg: impl Into<String>) -> Error {
+    Error::Invalid {
+        field: FIELD.into(),
+        msg: msg.into(),
+    }
+}
+
+/// systemd's rule for unit names: `[A-Za-z0-9:_.\-]`, at most 255 bytes.
+fn check_unit_name(unit: &str) -> Result<()> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || ":_.-\\".contains(c);
+    if unit.len() > 255 || !unit.chars().all(ok) {
+        return Err(invalid(format!(
+            "{unit:?} is not a valid systemd unit name (only [A-Za-z0-9:_.-] are allowed)"
+        )));
+    }
+    Ok(())
+}
+
+/// The cgroup path of a slice, relative to the mount: systemd nests slices
+/// by their dashes, so `a-b.slice` is `a.slice/a-b.slice`; `-.slice` is the
+/// root.
+pub fn expand_slice(slice: &str) -> Result<PathBuf> {
+    let bad = || invalid(format!("{slice:?} is not a valid systemd slice name"));
+    let base = slice.strip_suffix(".slice").ok_or_else(bad)?;
+    if base.is_empty() || slice.contains('/') {
+        return Err(bad());
+    }
+    check_unit_name(slice)?;
+    let mut path = PathBuf::new();
+    if base == "-" {
+        return Ok(path);
+    }
+    let mut prefix = String::new();
+    for part in base.split('-') {
+        if part.is_empty() {
+            return Err(bad());
+        }
+        path.push(format!("{prefix}{part}.slice"));
+        prefix.push_str(part);
+        prefix.push('-');
+    }
+    Ok(path)
+}
+
+impl Scope {
+    /// Parse `linux.cgroupsPath` as `slice:prefix:name`; none at all means
+    /// `system.slice:skiff:<id>` (runc's default, with skiff's prefix).
+    pub fn parse(cgroups_path: Option<&str>, id: &str) -> Result<Scope> {
+        let (slice, prefix, name) = match cgroups_path.filter(|p| !p.is_empty()) {
+            None => (DEFAULT_SLICE, DEFAULT_PREFIX, id),
+            Some(p) => match p.split(':').collect::<Vec<_>>()[..] {
+                [s, p, n] => (s, p, n),
+                _ => {
+                    return Err(invalid(format!(
+                        "{p:?}: the systemd cgroup driver expects \"slice:prefix:name\""
+                    )))
+                }
+            },
+        };
+        let slice = if slice.is_empty() {
+            DEFAULT_SLICE
+        } else {
+            slice
+        };
+        expand_slice(slice)?;
+        if name.is_empty() {
+            return Err(invalid("the name part of \"slice:prefix:name\" is empty"));
+        }
+        if name.ends_with(".slice") {
+            return Err(Error::Unsupported {
+                field: FIELD.into(),
+                msg: format!("{name:?}: skiff puts containers in scopes, not slices"),
+            });
+        }
+        let unit = format!("{prefix}-{name}.scope");
+        check_unit_name(&unit)?;
+        Ok(Scope {
+            unit,
+            slice: slice.to_string(),
+        })
+    }
+
+    /// The cgroup systemd gives the scope, computed from the names (the
+    /// same as [`Scope::start`] returns, for a system manager).
+    pub fn cgroup(&self) -> Result<Cgroup> {
+        Ok(Cgroup {
+            dir: Path::new(MOUNT)
+                .join(expand_slice(&self.slice)?)
+                .join(&self.unit),
+        })
+    }
+
+    /// Start the transient scope holding `pid`, with the resource properties
+    /// systemd understands; returns the cgroup (for the fs driver to write
+    /// the rest). systemd moves `pid` into it. A leftover failed unit of the
+    /// same name is reset and the start retried once; an active one is an
+    /// error (`...UnitExists`).
+    pub fn start(&self, pid: Pid, resources: Option<&LinuxResources>) -> Result<Cgroup> {
+        let mut props = self.base_props(pid)?;
+        if let Some(r) = resources {
+            props.extend(resource_props(r)?);
+        }
+        async_io::block_on(self.start_async(&props))
+    }
+
+    /// Stop the scope (and reset its failed state); Ok if it does not exist.
+    /// Whatever still runs in it is killed with SIGKILL first, so systemd
+    /// need not wait for SIGTERM to work.
+    pub fn stop(&self) -> Result<()> {
+        async_io::block_on(self.stop_async())
+    }
+
+    fn base_props(&self, pid: Pid) -> Result<Props> {
+        let pid = u32::try_from(pid.as_raw())
+            .map_err(|_| Error::Child(format!("systemd: {}: bad pid {pid}", self.unit)))?;
+        Ok(vec![
+            (
+                "Description",
+                Prop::Str(format!("skiff container {}", self.unit)),
+            ),
+            ("Slice", Prop::Str(self.slice.clone())),
+            ("Delegate", Prop::Bool(true)),
+            ("PIDs", Prop::U32s(vec![pid])),
+            ("DefaultDependencies", Prop::Bool(false)),
+            ("MemoryAccounting", Prop::Bool(true)),
+            ("CPUAccounting", Prop::Bool(true)),
+            ("IOAccounting", Prop::Bool(true)),
+            ("TasksAccounting", Prop::Bool(true)),
+        ])
+    }
+
+    fn err(&self, call: &str, e: impl std::fmt::Display) -> Error {
+        Error::Child(format!("systemd: {call} {}: {e}", self.unit))
+    }
+
+    async fn start_async(&self, props: &Props) -> Result<Cgroup> {
+        let conn = connect().await?;
+        let mut jobs = job_stream(&conn).await?;
+        let values: Vec<(&str, Value<'_>)> = props.iter().map(|(k, v)| (*k, v.value())).collect();
+        let aux: Vec<(&str, Vec<(&str, Value<'_>)>)> = Vec::new();
+        let body = (self.unit.as_str(), "replace", &values, &aux);
+        let job = match call::<_, OwnedObjectPath>(&conn, "StartTransientUnit", &body).await {
+            Err(e) if dbus_error(&e) == Some("org.freedesktop.systemd1.UnitExists") => {
+                // Maybe a failed unit left by an earlier container: reset, retry once.
+                let _ = call::<_, ()>(&conn, "ResetFailedUnit", &(self.unit.as_str(),)).await;
+                call::<_, OwnedObjectPath>(&conn, "StartTransientUnit", &body).await
+            }
+            r => r,
+        }
+        .map_err(|e| self.err("StartTransientUnit", e))?;
+        let result = wait_job(&mut jobs, &job)
+            .await
+            .map_err(|e| self.err("StartTransientUnit", e))?;
+        if result != "done" {
+            let _ = call::<_, ()>(&conn, "ResetFailedUnit", &(self.unit.as_str(),)).await;
+            return Err(self.err("StartTransientUnit", format!("job {result}")));
+        }
+        let cg = match self.control_group(&conn).await {
+            Ok(cg) => cg,
+            Err(e) => {
+                tracing::debug!("{e}; computing the cgroup path from the names");
+                self.cgroup()?
+            }
+        };
+        if !cg.exists() {
+            return Err(self.err(
+                "StartTransientUnit",
+                format!("the cgroup {} does not exist", cg.dir.display()),
+            ));
+        }
+        Ok(cg)
+    }
+
+    /// The scope's ControlGroup property, joined to the mount.
+    async fn control_group(&self, conn: &Connection) -> Result<Cgroup> {
+        let unit: OwnedObjectPath = call(conn, "GetUnit", &(self.unit.as_str(),))
+            .await
+            .map_err(|e| self.err("GetUnit", e))?;
+        let reply = timeout(conn.call_method(
+            Some(DEST),
+            unit.as_str(),
+            Some("org.freedesktop.DBus.Properties"),
+            "Get",
+            &("org.freedesktop.systemd1.Scope", "ControlGroup"),
+        ))
+        .await
+        .map_err(|e| self.err("Get ControlGroup", e))?;
+        let value: OwnedValue = reply
+            .body()
+            .deserialize()
+            .map_err(|e| self.err("Get ControlGroup", e))?;
+        let path = String::try_from(value).map_err(|e| self.err("Get ControlGroup", e))?;
+        cgroup_under_mount(&path)
+            .ok_or_else(|| self.err("Get ControlGroup", format!("unusable cgroup path {path:?}")))
+    }
+
+    async fn stop_async(&self) -> Result<()> {
+        let conn = connect().await?;
+        let mut jobs = job_stream(&conn).await?;
+        let no_unit = |e: &zbus::Error| {
+            dbus_error(e) == Some("org.freedesktop.systemd1.NoSuchUnit")
+                || dbus_error(e) == Some("org.freedesktop.DBus.Error.UnknownObject")
+        };
+        let kill = (self.unit.as_str(), "all", libc::SIGKILL);
+        match call::<_, ()>(&conn, "KillUnit", &kill).await {
+            Ok(()) => {}
+            Err(e) if no_unit(&e) => {}
+            Err(e) => tracing::debug!("systemd: KillUnit {}: {e}", self.unit),
+        }
+        match call::<_, OwnedObjectPath>(&conn, "StopUnit", &(self.unit.as_str(), "replace")).await
+        {
+            Ok(job) => {
+                let result = wait_job(&mut jobs, &job)
+                    .await
+                    .map_err(|e| self.err("StopUnit", e))?;
+                if result != "done" {
+                    tracing::warn!("systemd: StopUnit {}: job {result}", self.unit);
+                }
+            }
+            Err(e) if no_unit(&e) => {}
+            Err(e) => return Err(self.err("StopUnit", e)),
+        }
+        // A unit that failed stays loaded until its failed state is reset.
+        let _ = call::<_, ()>(&conn, "ResetFailedUnit", &(self.unit.as_str(),)).await;
+        Ok(())
+    }
+}
+
+/// `/sys/fs/cgroup` + a ControlGroup value, if it is absolute and clean.
+fn cgroup_under_mount(path: &str) -> Option<Cgroup> {
+    let p = Path::new(path);
+    let clean = p.is_absolute()
+        && p.components()
+            .skip(1)
+            .all(|c| matches!(c, Component::Normal(_)))
+        && p.components().count() > 1;
+    clean.then(|| Cgroup {
+        dir: Path::new(MOUNT).join(path.trim_start_matches('/')),
+    })
+}
+
+/// The D-Bus error name of a failed method call.
+fn dbus_error(e: &zbus::Error) -> Option<&str> {
+    match e {
+        zbus::Error::MethodError(name, _, _) => Some(name.as_str()),
+        _ => None,
+    }
+}
+
+/// `fut`, or a timed-out error after [`TIMEOUT`].
+async fn timeout<T>(fut: impl Future<Output = zbus::Result<T>>) -> zbus::Result<T> {
+    futures_lite::FutureExt::or(fut, async {
+        async_io::Timer::after(TIMEOUT).await;
+        Err(zbus::Error::InputOutput(std::sync::Arc::new(
+            std::io::Error::new(std::io::ErrorKind::TimedOut, "timed out after 30s"),
+        )))
+    })
+    .await
+}
+
+async fn connect() -> Result<Connection> {
+    let conn = async {
+        zbus::connection::Builder::system()?
+            .method_timeout(TIMEOUT)
+            .build()
+            .await
+    };
+    timeout(conn)
+        .await
+        .map_err(|e| Error::Child(format!("systemd: connect to the system bus: {e}")))
+}
+
+/// The manager's JobRemoved signals, subscribed before any job is made.
+async fn job_stream(conn: &Connection) -> Result<MessageStream> {
+    let fail = |e: zbus::Error| Error::Child(format!("systemd: subscribe to JobRemoved: {e}"));
+    let rule = zbus::MatchRule::builder()
+        .msg_type(zbus::message::Type::Signal)
+        .sender(DEST)
+        .and_then(|b| b.path(PATH))
+        .and_then(|b| b.interface(MANAGER))
+        .and_then(|b| b.member("JobRemoved"))
+        .map_err(fail)?
+        .build();
+    timeout(MessageStream::for_match_rule(rule, conn, Some(256)))
+        .await
+        .map_err(fail)
+}
+
+/// Call a Manager method and decode its reply.
+async fn call<B, R>(conn: &Connection, method: &str, body: &B) -> zbus::Result<R>
+where
+    B: serde::Serialize + zbus::zvariant::DynamicType,
+    R: for<'d> serde::Deserialize<'d> + zbus::zvariant::Type,
+{
+    let reply = timeout(conn.call_method(Some(DEST), PATH, Some(MANAGER), method, body)).await?;
+    reply.body().deserialize()
+}
+
+/// Wait for the JobRemoved signal of `job`; returns its result (`done`,
+/// `failed`, `canceled`, `timeout`, `dependency` or `skipped`).
+async fn wait_job(jobs: &mut MessageStream, job: &OwnedObjectPath) -> zbus::Result<String> {
+    timeout(async {
+        while let Some(msg) = jobs.next().await {
+            let msg = msg?;
+            let body = msg.body();
+            let Ok((_id, path, _unit, result)) =
+                body.deserialize::<(u32, OwnedObjectPath, String, String)>()
+            else {
+                continue;
+            };
+            if &path == job {
+                return Ok(result);
+            }
+        }
+        Err(zbus::Error::Failure("the bus connection closed".into()))
+    })
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(json: &str) -> LinuxResources {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn parse_paths() {
+        let s = Scope::parse(None, "abc").unwrap();
+        assert_eq!(
+            (s.unit.as_str(), s.slice.as_str()),
+            ("skiff-abc.scope", "system.slice")
+        );
+        let s = Scope::parse(Some(""), "abc").unwrap();
+        assert_eq!(s.unit, "skiff-abc.scope");
+        let s = Scope::parse(Some("machine.slice:libpod:x1"), "abc").unwrap();
+        assert_eq!(
+            (s.unit.as_str(), s.slice.as_str()),
+            ("libpod-x1.scope", "machine.slice")
+        );
+        let s = Scope::parse(Some(":docker:x"), "abc").unwrap();
+        assert_eq!(
+            (s.unit.as_str(), s.slice.as_str()),
+            ("docker-x.scope", "system.slice")
+        );
+        for bad in [
+            "/a/b",
+            "a:b",
+            "a:b:c:d",
+            "system.slice:p:",
+            "bad:p:x",
+            "a/b.slice:p:x",
+        ] {
+            let e = Scope::parse(Some(bad), "abc").unwrap_err().to_string();
+            assert!(e.starts_with("linux.cgroupsPath:"), "{bad}: {e}");
+        }
+        let e = Scope::parse(Some("system.slice:p:x.slice"), "a")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not slices"), "{e}");
+        let e = Scope::parse(None, "a+b").unwrap_err().to_string();
+        assert!(e.contains("valid systemd unit name"), "{e}");
+    }
+
+    #[test]
+    fn slice_paths() {
+        assert_eq!(
+            expand_slice("system.slice").unwrap(),
+            Path::new("system.slice")
+        );
+        assert_eq!(
+            expand_slice("a-b-c.slice").unwrap(),
+            Path::new("a.slice/a-b.slice/a-b-c.slice")
+        );
+        assert_eq!(expand_slice("-.slice").unwrap(), Path::new(""));
+        for bad in [
+            ".slice",
+            "a--b.slice",
+            "-a.slice",
+            "a-.slice",
+            "a.scope",
+            "a/b.slice",
+        ] {
+            assert!(expand_slice(bad).is_err(), "{bad}");
+        }
+        let s = Scope::parse(Some("user-1000.slice:p:n"), "x").unwrap();
+        assert_eq!(
+            s.cgroup().unwrap().dir,
+            Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/p-n.scope")
+        );
+        assert_eq!(
+            cgroup_under_mount("/system.slice/x.scope").unwrap().dir,
+            Path::new("/sys/fs/cgroup/system.slice/x.scope")
+        );
+        for bad in ["", "/", "rel/x", "/a/../b"] {
+            assert!(cgroup_under_mount(bad).is_none(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn base_properties() {
+        let s = Scope::parse(None, "c1").unwrap();
+        let base = s.base_props(Pid::from_raw(42)).unwrap();
+        assert!(base.contains(&("PIDs", Prop::U32s(vec![42]))));
+        assert!(base.contains(&("Slice", Prop::Str("system.slice".into()))));
+        assert!(base.contains(&("Delegate", Prop::Bool(true))));
+        assert!(base.contains(&("DefaultDependencies", Prop::Bool(false))));
+    }
+
+    /// Needs root on a host run by systemd with cgroup v2 (see hack/vm):
+    /// `cargo test -p libcontainer --lib systemd -- --ignored`.
+    #[test]
+    #[ignore]
+    fn scope_lifecycle() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let pid = Pid::from_raw(child.id() as i32);
+        let id = format!("sdtest-{pid}");
+        let scope = Scope::parse(Some(&format!("skiff-test.slice:skiff:{id}")), &id).unwrap();
+        let r = res(r#"{"memory": {"limit": 67108864}, "pids": {"limit": 50},
+            "cpu": {"shares": 1024, "quota": 50000, "period": 100000}}"#);
+        let cg = scope.start(pid, Some(&r)).unwrap();
+        println!("cgroup: {}", cg.dir.display());
+        assert_eq!(cg, scope.cgroup().unwrap());
+        assert!(cg.exists());
+        assert_eq!(cg.procs().unwrap(), vec![pid.as_raw()]);
+        assert_eq!(cg.read("memory.max").unwrap(), "67108864");
+        assert_eq!(cg.read("pids.max").unwrap(), "50");
+        assert_eq!(cg.read("cpu.max").unwrap(), "50000 100000");
+        assert_eq!(cg.read("cpu.weight").unwrap(), "39");
+        // The fs driver writes the rest into the same directory.
+        cg.set(&res(r#"{"memory": {"reservation": 1048576}}"#))
+            .unwrap();
+        assert_eq!(cg.read("memory.low").unwrap(), "1048576");
+        // A second start of an active unit fails, naming it.
+        let e = scope.start(pid, None).unwrap_err().to_string();
+        println!("second start: {e}");
+        assert!(
+            e.contains(&scope.unit) && e.contains("StartTransientUnit"),
+            "{e}"
+        );
+        scope.stop().unwrap();
+        assert!(!cg.exists(), "{} still exists", cg.dir.display());
+        let status = child.wait().unwrap();
+        assert!(!status.success(), "sleep was not killed: {status}");
+        // Stopping a unit that is gone is fine.
+        scope.stop().unwrap();
+        // A pid that is gone fails the start, by name, and leaves no unit.
+        let mut dead = std::process::Command::new("true").spawn().unwrap();
+        let dead_pid = Pid::from_raw(dead.id() as i32);
+        dead.wait().unwrap();
+        let e = scope.start(dead_pid, None).unwrap_err().to_string();
+        println!("dead pid: {e}");
+        assert!(e.contains(&scope.unit), "{e}");
+        assert!(!cg.exists());
+        // The same name can be used again.
+        let mut child = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let cg = scope.start(Pid::from_raw(child.id() as i32), None).unwrap();
+        assert_eq!(cg.procs().unwrap(), vec![child.id() as i32]);
+        // The default slice and prefix.
+        let mut other = std::process::Command::new("sleep")
+            .arg("60")
+            .spawn()
+            .unwrap();
+        let def = Scope::parse(None, &format!("{id}-d")).unwrap();
+        let dcg = def.start(Pid::from_raw(other.id() as i32), None).unwrap();
+        let want = format!("/sys/fs/cgroup/system.slice/skiff-{id}-d.scope");
+        assert_eq!(dcg.dir, Path::new(&want));
+        def.stop().unwrap();
+        assert!(!dcg.exists());
+        let _ = other.wait();
+        scope.stop().unwrap();
+        assert!(!cg.exists());
+        let _ = child.wait();
+    }
+}

@@ -20,7 +20,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": { "v1": false, "v2": false, "systemd": false, "systemdUser": false, "rdma": false },
+            "cgroup": { "v1": false, "v2": true, "systemd": true, "systemdUser": false, "rdma": true },
             "seccomp": { "enabled": false },
             "apparmor": { "enabled": false },
             "selinux": { "enabled": false },

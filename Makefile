@@ -7,7 +7,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 
-.PHONY: all deps rust build demo test lint unit conformance clean
+.PHONY: all deps rust build demo test lint unit conformance vm-test clean
 
 all: build
 
@@ -44,7 +44,12 @@ unit: build
 conformance: build
 	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --tests -- --test-threads=2
 
-test: lint unit conformance
+# cgroup v2, systemd and podman tests inside the test VM (hack/vm): prints
+# SKIP when the VM image cannot be built, fails when a test fails.
+vm-test: build
+	integration/vm/stage.sh
+
+test: lint unit conformance vm-test
 	@echo "make test: all passed"
 
 clean:

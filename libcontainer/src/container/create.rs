@@ -274,6 +274,7 @@ fn create_in(
             if let Some(r) = resources {
                 cg.set(r)?;
             }
+            cg.apply_devices(resources)?;
             Some(cg)
         }
     };

@@ -163,11 +163,15 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         vec![s.init_pid()]
     };
     for pid in targets {
-        match sig {
+        let r = match sig {
             Some(sig) => send_signal(pid, sig),
             None => nix::errno::Errno::result(sys::kill_raw(pid, signal)).map(drop),
+        };
+        // With --all, a process may die (with its init) while we go: fine, as in runc.
+        if all && r == Err(nix::errno::Errno::ESRCH) {
+            continue;
         }
-        .map_err(|e| Error::Sys {
+        r.map_err(|e| Error::Sys {
             step: format!("kill {pid}"),
             source: e,
         })?;
@@ -364,7 +368,12 @@ pub fn update(root: &StateRoot, id: &str, r: &oci_spec::runtime::LinuxResources)
         field: "linux.resources".into(),
         msg: "update needs the container's own cgroup v2 (this host has none)".into(),
     })?;
-    cg.set(r)
+    cg.set(r)?;
+    if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+        // The new program replaces the old one; the config's rules stay first.
+        cg.apply_devices(Some(r))?;
+    }
+    Ok(())
 }
 
 /// The container's statistics in runc's `events --stats` shape, and its

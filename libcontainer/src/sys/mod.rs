@@ -3,6 +3,8 @@
 //! Every `unsafe` block of libcontainer lives in this module, each with a
 //! `// SAFETY:` comment. Everything else calls these safe functions.
 
+pub mod bpf;
+
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;

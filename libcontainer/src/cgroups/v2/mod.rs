@@ -5,6 +5,7 @@
 //! reads stats in a shape different from runc's; the v2 files are simple
 //! enough that owning this code is less than adapting it.
 
+pub mod devices;
 mod resources;
 mod stats;
 
@@ -70,6 +71,13 @@ fn clean(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
+fn deny_all() -> oci_spec::runtime::LinuxDeviceCgroup {
+    let mut d = oci_spec::runtime::LinuxDeviceCgroup::default();
+    d.set_allow(false);
+    d.set_access(Some("rwm".into()));
+    d
+}
+
 /// One container's cgroup.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cgroup {
@@ -79,13 +87,18 @@ pub struct Cgroup {
 
 impl Cgroup {
     /// Resolve `linux.cgroupsPath`: absolute paths under the mount, relative
-    /// ones under skiff's own cgroup, and none at all as `/<id>` (runc's
-    /// cgroupfs default).
+    /// ones under skiff's own cgroup, and none at all as `<id>` beside
+    /// skiff's own cgroup (runc's cgroupfs default on v2).
     pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
         let rel = match cgroups_path {
             Some(p) if p.is_absolute() => clean(p)?,
             Some(p) => own_cgroup()?.join(clean(p)?),
-            None => PathBuf::from(id),
+            // runc (cgroupfs, v2): next to the caller's own cgroup.
+            None => own_cgroup()?
+                .parent()
+                .map(Path::to_path_buf)
+                .unwrap_or_default()
+                .join(id),
         };
         if rel.as_os_str().is_empty() {
             return Err(Error::Invalid {
@@ -182,6 +195,7 @@ impl Cgroup {
         if let Some(r) = resources {
             self.set(r)?;
         }
+        self.apply_devices(resources)?;
         self.open()
     }
 
@@ -193,6 +207,17 @@ impl Cgroup {
     /// Apply `r` (used by create and by `update`).
     pub fn set(&self, r: &LinuxResources) -> Result<()> {
         resources::apply(self, r)
+    }
+
+    /// Install the device filter: the config's rules, then runc's default
+    /// allow-list. On by default: a config without rules still gets the
+    /// defaults behind a deny-all.
+    pub fn apply_devices(&self, r: Option<&LinuxResources>) -> Result<()> {
+        let mut rules = vec![deny_all()];
+        rules.extend(r.and_then(|r| r.devices().clone()).unwrap_or_default());
+        rules.extend(devices::default_allowed());
+        let dir = self.open()?;
+        devices::apply(std::os::fd::AsFd::as_fd(&dir), &rules)
     }
 
     /// Pids in the cgroup (cgroup.procs).
@@ -286,8 +311,6 @@ mod tests {
     fn resolve_paths() {
         let c = Cgroup::resolve(Some(Path::new("/a/b")), "x").unwrap();
         assert_eq!(c.dir, Path::new("/sys/fs/cgroup/a/b"));
-        let c = Cgroup::resolve(None, "x").unwrap();
-        assert_eq!(c.dir, Path::new("/sys/fs/cgroup/x"));
         assert!(Cgroup::resolve(Some(Path::new("/a/../../etc")), "x").is_err());
         assert!(Cgroup::resolve(Some(Path::new("/")), "x").is_err());
     }

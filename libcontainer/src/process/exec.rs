@@ -5,17 +5,14 @@
 use std::convert::Infallible;
 use std::io::Write;
 use std::os::fd::{AsFd, OwnedFd};
-use std::path::Path;
 
 use nix::sched::{setns, CloneFlags};
-use nix::unistd::{setresgid, setresuid, Gid, Uid};
 use oci_spec::runtime::Process;
 
 use super::channel::{Channel, Msg};
-use super::setup::Final;
+use super::setup::{become_ns_root, Final};
 use crate::error::{Error, Result, SysContext};
-use crate::rootfs::open_in_root;
-use crate::sys;
+use crate::rootfs::open_pty;
 
 /// What the exec child needs, opened by the parent before the clone.
 pub struct ExecArgs<'a> {
@@ -53,15 +50,10 @@ fn run(a: ExecArgs) -> Result<Infallible> {
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;
     drop(a.pidfd);
     if a.in_userns {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-            .step(|| "setresgid 0".into())?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-            .step(|| "setresuid 0".into())?;
+        become_ns_root()?;
     }
     let mut fin = Final::resolve(a.process, a.user, a.extra_groups)?;
     fin.preserve_fds = a.preserve_fds;
-    fin.setgroups = !a.in_userns
-        || std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow");
     if a.process.terminal().unwrap_or(false) {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
             field: "process.terminal".into(),
@@ -71,18 +63,12 @@ fn run(a: ExecArgs) -> Result<Infallible> {
             path: "/".into(),
             source: e,
         })?;
-        let master = open_in_root(
-            root.as_fd(),
-            Path::new("/dev/pts/ptmx"),
-            libc::O_RDWR | libc::O_NOCTTY,
-        )
-        .step(|| "open /dev/pts/ptmx in the container".into())?;
-        sys::unlock_pty(master.as_fd()).step(|| "unlock pty".into())?;
-        if let Some(b) = a.process.console_size() {
-            sys::set_winsize(master.as_fd(), b.height() as u16, b.width() as u16)
-                .step(|| "set console size".into())?;
-        }
-        fin.tty = Some(sys::open_pty_peer(master.as_fd()).step(|| "open pty peer".into())?);
+        let size = a
+            .process
+            .console_size()
+            .map(|b| (b.height() as u16, b.width() as u16));
+        let (master, peer) = open_pty(root.as_fd(), size)?;
+        fin.tty = Some(peer);
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
     fin.apply_rlimits()?;

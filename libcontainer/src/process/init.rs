@@ -9,10 +9,9 @@ use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::path::PathBuf;
 
 use nix::sched::{setns, unshare, CloneFlags};
-use nix::unistd::{setresgid, setresuid, Gid, Uid};
 
 use super::channel::{Channel, Msg};
-use super::setup::Final;
+use super::setup::{become_ns_root, Final};
 use crate::config::Bundle;
 use crate::error::{Error, Result, SysContext};
 use crate::hooks::{self, Kind};
@@ -97,10 +96,7 @@ fn run(a: InitArgs) -> Result<Infallible> {
         unshare(a.unshare).step(|| format!("linux.namespaces: unshare {:?}", a.unshare))?;
     }
     if a.in_userns {
-        setresgid(Gid::from_raw(0), Gid::from_raw(0), Gid::from_raw(0))
-            .step(|| "setresgid 0 in user namespace".into())?;
-        setresuid(Uid::from_raw(0), Uid::from_raw(0), Uid::from_raw(0))
-            .step(|| "setresuid 0 in user namespace".into())?;
+        become_ns_root()?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if let Some(name) = &a.keyring {
@@ -155,7 +151,6 @@ fn run(a: InitArgs) -> Result<Infallible> {
     }
     let mut fin = Final::resolve(&process, None, &[])?;
     fin.preserve_fds = a.preserve_fds;
-    fin.setgroups = !a.in_userns || setgroups_allowed();
     if process.terminal().unwrap_or(false) {
         let console = rootfs::open_in_root(
             std::fs::File::open("/")
@@ -206,8 +201,4 @@ fn set_domainname(name: &str) -> Result<()> {
         field: "domainname".into(),
         msg: e.to_string(),
     })
-}
-
-fn setgroups_allowed() -> bool {
-    std::fs::read_to_string("/proc/self/setgroups").map_or(true, |s| s.trim() == "allow")
 }

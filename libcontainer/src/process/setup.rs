@@ -36,7 +36,7 @@ pub struct Final {
     /// fds 3..3+preserve_fds stay open.
     pub preserve_fds: u32,
     /// Whether setgroups(2) is allowed (not in a user namespace with setgroups denied).
-    pub setgroups: bool,
+    setgroups: bool,
 }
 
 fn cstring(field: &str, s: &[u8]) -> Result<CString> {
@@ -101,6 +101,14 @@ fn lookup(prog: &str, env: &[String]) -> Result<PathBuf> {
         .map(|d| Path::new(if d.is_empty() { "." } else { d }).join(prog))
         .find(|p| executable(p))
         .ok_or_else(not_found)
+}
+
+/// Become uid/gid 0 of the user namespace just created or joined.
+pub fn become_ns_root() -> Result<()> {
+    use nix::unistd::{setresgid, setresuid, Gid, Uid};
+    let (g, u) = (Gid::from_raw(0), Uid::from_raw(0));
+    setresgid(g, g, g).step(|| "setresgid 0 in the user namespace".into())?;
+    setresuid(u, u, u).step(|| "setresuid 0 in the user namespace".into())
 }
 
 impl Final {
@@ -173,7 +181,9 @@ impl Final {
             rlimits,
             tty: None,
             preserve_fds: 0,
-            setgroups: true,
+            // Outside a user namespace this file always says "allow".
+            setgroups: std::fs::read_to_string("/proc/self/setgroups")
+                .map_or(true, |s| s.trim() == "allow"),
         })
     }
 

@@ -144,9 +144,10 @@ pub fn create_symlinks(root: BorrowedFd) -> Result<()> {
     Ok(())
 }
 
-/// Open a new pty in the container's devpts (its /dev/pts/ptmx), unlock it,
-/// apply `size`, and bind its peer on /dev/console. Returns the master.
-pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd> {
+/// Open a new pty in the devpts at `/dev/pts` under `root`, unlock it and
+/// apply `size` (rows, cols). Returns (master, peer); the peer is opened
+/// from the master (TIOCGPTPEER), never by a path that could be swapped.
+pub fn open_pty(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
     let master = open_in_root(
         root,
         Path::new("/dev/pts/ptmx"),
@@ -158,6 +159,13 @@ pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<Owned
         sys::set_winsize(master.as_fd(), rows, cols).step(|| "set console size".into())?;
     }
     let peer = sys::open_pty_peer(master.as_fd()).step(|| "open pty peer".into())?;
+    Ok((master, peer))
+}
+
+/// Open a new pty in the container's devpts (its /dev/pts/ptmx), unlock it,
+/// apply `size`, and bind its peer on /dev/console. Returns the master.
+pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd> {
+    let (master, peer) = open_pty(root, size)?;
     let target = create_file(root, Path::new("/dev/console"))?;
     mount(
         Some(&fd_path(peer.as_fd())),

@@ -13,6 +13,7 @@ use std::path::Path;
 use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub use dev::open_pty;
 pub use mount::CgroupMode;
 pub use resolve::open_in_root;
 

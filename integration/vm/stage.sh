@@ -1,6 +1,6 @@
 #!/bin/bash
 # Host side of the cgroup v2 test stage: build (or reuse) the test VM image,
-# then run integration/vm/run-tests.sh inside one VM boot and exit with its
+# then run integration/vm/run-all.sh inside one VM boot and exit with its
 # status. Run as root from anywhere:
 #
 #   integration/vm/stage.sh [TEST...]          # RUNTIME defaults to skiff
@@ -45,7 +45,7 @@ done
 
 cd "$repo" || exit 2
 rc=0
-"$repo/hack/vm/run" "${args[@]}" integration/vm/run-tests.sh "$@" || rc=$?
+"$repo/hack/vm/run" "${args[@]}" integration/vm/run-all.sh "$@" || rc=$?
 case $rc in
 0) elapsed "passed" ;;
 124) elapsed "timed out (IT_VM_TIMEOUT=${IT_VM_TIMEOUT:-900})" ;;

@@ -1,0 +1,25 @@
+#!/bin/bash
+# Everything the VM stage runs, in one boot (INSIDE the test VM, as root):
+# run-tests.sh (cgroup v2, systemd, podman), then every integration/vm/suite-*.sh
+# in name order. Each suite prints PASS/FAIL/SKIP lines and exits non-zero on
+# failure. Arguments are passed to run-tests.sh only; with arguments the extra
+# suites are not run. Exit status: the worst (highest) status of any part.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+worst=0
+run_part() {
+	local rc=0 t0=$SECONDS
+	echo "# ---- $1"
+	"$@" || rc=$?
+	echo "# ---- $1: exit $rc in $((SECONDS - t0))s"
+	((rc > worst)) && worst=$rc
+	return 0
+}
+run_part "$here/run-tests.sh" "$@"
+if (($# == 0)); then
+	for s in "$here"/suite-*.sh; do
+		[[ -e $s ]] || continue
+		run_part "$s"
+	done
+fi
+exit "$worst"

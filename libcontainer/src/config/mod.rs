@@ -1,6 +1,7 @@
 //! Loading config.json once and validating it, with errors that name the field.
 
 mod mount_opts;
+mod net;
 mod validate;
 
 use std::path::{Path, PathBuf};

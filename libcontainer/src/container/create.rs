@@ -9,7 +9,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
 
 use super::state::{State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
@@ -299,6 +299,8 @@ fn create_in(
     loop {
         match parent_chan.recv()? {
             Some(Msg::RunHooks) => {
+                // The container's namespaces all exist now.
+                attach_host_resources(linux, id, pid)?;
                 hooks::run(spec.hooks().as_ref(), Kind::Prestart, &creating)?;
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
                 parent_chan.send(&Msg::HooksDone)?;
@@ -318,6 +320,27 @@ fn create_in(
         write_pid_file(p, pid)?;
     }
     Ok(Created { state })
+}
+
+/// Move `linux.netDevices` into the container's network namespace and put
+/// init into its Intel RDT group.
+fn attach_host_resources(linux: Option<&Linux>, id: &str, pid: Pid) -> Result<()> {
+    let Some(linux) = linux else { return Ok(()) };
+    if let Some(devs) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
+        let path = format!("/proc/{pid}/ns/net");
+        if procfs::ns_inode(&pid.to_string(), "net") == procfs::ns_inode("self", "net") {
+            return Err(Error::Invalid {
+                field: "linux.netDevices".into(),
+                msg: "the container shares the host's network namespace".into(),
+            });
+        }
+        let netns: OwnedFd = std::fs::File::open(&path).path(&path)?.into();
+        crate::netdev::move_devices(devs, &netns)?;
+    }
+    if let Some(rdt) = linux.intel_rdt() {
+        crate::resctrl::apply(rdt, id, pid)?;
+    }
+    Ok(())
 }
 
 fn open_ns(path: &Path, typ: LinuxNamespaceType) -> Result<OwnedFd> {

@@ -11,6 +11,7 @@ use oci_spec::runtime::Process;
 use super::state::StateRoot;
 use super::{load, write_pid_file, Status};
 use crate::error::{Error, Result, SysContext};
+use crate::process::attrs::Attrs;
 use crate::process::channel::{self, Msg};
 use crate::process::exec::{self as child, ExecArgs};
 use crate::process::tty;
@@ -55,6 +56,8 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
             msg: "cannot exec in a container that is not running".into(),
         });
     }
+    let attrs = Attrs::resolve(&opts.process, s.config.linux().as_ref())?;
+    attrs.check_host()?;
     let init = s.init_pid();
     let pidfd = sys::pidfd_open(init).step(|| format!("pidfd_open {init}"))?;
     let differs =
@@ -98,6 +101,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
                 chan: child_chan,
                 console_socket,
                 preserve_fds: opts.preserve_fds,
+                attrs,
             })
         }
         Forked::Parent(pid) => pid,

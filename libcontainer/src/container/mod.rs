@@ -259,6 +259,14 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     if let Some(cg) = s.cgroup() {
         cg.destroy()?;
     }
+    if let Some(rdt) = s
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.intel_rdt().as_ref())
+    {
+        crate::resctrl::remove(rdt, id);
+    }
     root.remove(id)
 }
 

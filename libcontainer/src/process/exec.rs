@@ -9,6 +9,7 @@ use std::os::fd::{AsFd, OwnedFd};
 use nix::sched::{setns, CloneFlags};
 use oci_spec::runtime::Process;
 
+use super::attrs::Attrs;
 use super::channel::{Channel, Msg};
 use super::setup::{become_ns_root, Final};
 use crate::error::{Error, Result, SysContext};
@@ -34,6 +35,8 @@ pub struct ExecArgs<'a> {
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// Personality, scheduler, LSM labels and the like, resolved by the parent.
+    pub attrs: Attrs,
 }
 
 /// Run the exec child; on failure report on the channel and exit 1.
@@ -72,6 +75,7 @@ fn run(a: ExecArgs) -> Result<Infallible> {
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
     fin.apply_rlimits()?;
+    a.attrs.apply()?;
     fin.enter_cwd()?;
     fin.exec()
 }

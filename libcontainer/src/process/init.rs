@@ -10,6 +10,7 @@ use std::path::PathBuf;
 
 use nix::sched::{setns, unshare, CloneFlags};
 
+use super::attrs::Attrs;
 use super::channel::{Channel, Msg};
 use super::setup::{become_ns_root, Final};
 use crate::config::Bundle;
@@ -166,6 +167,7 @@ fn run(a: InitArgs) -> Result<Infallible> {
         fin.tty = Some(console);
     }
     fin.apply_rlimits()?;
+    Attrs::resolve(&process, spec.linux().as_ref())?.apply()?;
     fin.enter_cwd()?;
     a.chan.send(&Msg::Ready)?;
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);

@@ -1,5 +1,6 @@
 //! The processes skiff forks into containers: init (`create`) and exec.
 
+pub mod attrs;
 pub mod channel;
 pub mod exec;
 pub mod init;

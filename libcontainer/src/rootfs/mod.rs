@@ -15,7 +15,7 @@ use oci_spec::runtime::Spec;
 
 pub use dev::open_pty;
 pub use mount::CgroupMode;
-pub use resolve::open_in_root;
+pub use resolve::{open_in_root, open_proc};
 
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::sys;
@@ -87,9 +87,10 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
     .step(|| format!("bind rootfs {}", rootfs.display()))?;
     let root: OwnedFd = std::fs::File::open(rootfs).path(rootfs)?.into();
     let cg = CgroupMode::detect();
+    let label = linux.and_then(|l| l.mount_label().as_deref());
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        mount::mount_one(root.as_fd(), bundle, i, m, cg)?;
+        mount::mount_one(root.as_fd(), bundle, i, m, cg, label)?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")

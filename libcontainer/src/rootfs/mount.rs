@@ -47,6 +47,7 @@ pub fn mount_one(
     idx: usize,
     m: &Mount,
     cgroups: CgroupMode,
+    mount_label: Option<&str>,
 ) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("none");
@@ -90,7 +91,12 @@ pub fn mount_one(
         .as_ref()
         .map(PathBuf::as_path)
         .unwrap_or(Path::new(typ));
-    let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
+    let labeled = matches!(typ, "tmpfs" | "devpts" | "mqueue")
+        .then(|| crate::security::lsm::with_mount_label(&opts.data, mount_label))
+        .flatten();
+    let data = labeled
+        .as_deref()
+        .or((!opts.data.is_empty()).then_some(opts.data.as_str()));
     mount(
         Some(src),
         &fd_path(target.as_fd()),

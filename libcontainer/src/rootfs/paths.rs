@@ -8,14 +8,13 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, SFlag};
 
-use super::resolve::{fd_path, open_in_root};
+use super::resolve::{fd_path, open_in_root, open_proc};
 use crate::error::{Error, Result, SysContext};
 use crate::sys;
 
 /// `AT_EMPTY_PATH | AT_RECURSIVE` for open_tree on an fd.
 const TREE_OF_FD: u32 = 0x1000;
 const AT_RECURSIVE: u32 = 0x8000;
-const PROC_SUPER_MAGIC: i64 = 0x9fa0;
 
 /// Open /dev/null under `root` without following symlinks and check it is
 /// the real null device (char 1:3), so a masked path is never bound from
@@ -97,7 +96,7 @@ pub fn readonly(root: BorrowedFd, paths: &[String]) -> Result<()> {
 }
 
 /// Write each sysctl through the container's own procfs, refusing to write
-/// anywhere a symlink or a mount over /proc could redirect it.
+/// anywhere a symlink or a mount over a /proc file could redirect it.
 pub fn sysctl(root: BorrowedFd, values: &[(String, String)]) -> Result<()> {
     for (key, value) in values {
         let rel = if key.contains('/') {
@@ -105,17 +104,18 @@ pub fn sysctl(root: BorrowedFd, values: &[(String, String)]) -> Result<()> {
         } else {
             key.replace('.', "/")
         };
-        let path = format!("/proc/sys/{rel}");
+        let path = format!("sys/{rel}");
         let field = || format!("linux.sysctl.{key}");
-        let fd = open_in_root(root, Path::new(&path), libc::O_WRONLY | libc::O_NOFOLLOW)
-            .step(|| format!("{}: open {path}", field()))?;
-        let fs = nix::sys::statfs::fstatfs(&fd).step(|| format!("{}: statfs {path}", field()))?;
-        if fs.filesystem_type().0 != PROC_SUPER_MAGIC {
-            return Err(Error::Invalid {
-                field: field(),
-                msg: format!("{path} is not on procfs"),
-            });
-        }
+        let fd = match open_proc(root, &path, libc::O_WRONLY) {
+            Ok(fd) => fd,
+            Err(Errno::EXDEV | Errno::ELOOP) => {
+                return Err(Error::Invalid {
+                    field: field(),
+                    msg: format!("/proc/{path} is redirected (a mount or symlink over procfs)"),
+                })
+            }
+            Err(e) => return Err(e).step(|| format!("{}: open /proc/{path}", field())),
+        };
         let mut f = std::fs::File::from(fd);
         f.write_all(value.as_bytes()).map_err(|e| Error::Invalid {
             field: field(),

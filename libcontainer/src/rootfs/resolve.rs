@@ -44,6 +44,37 @@ pub fn open_in_root(
     sys::openat2(root, &p, flags, 0, IN_ROOT)
 }
 
+/// `fstatfs` magic of procfs.
+pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
+
+/// Open `rel` (e.g. `sys/net/ipv4/ip_forward`, `self/attr/apparmor/exec`)
+/// under the `/proc` of `root`, refusing to be redirected (CVE-2025-52881):
+/// `/proc` must be the root of a procfs mount, and the lookup below it may
+/// not cross a mount (something mounted over a proc file) or follow a magic
+/// link. Plain procfs symlinks such as `self` are allowed.
+pub fn open_proc(root: BorrowedFd, rel: &str, flags: i32) -> std::result::Result<OwnedFd, Errno> {
+    use std::os::unix::fs::MetadataExt;
+    const RESOLVE_NO_XDEV: u64 = 0x01;
+    const RESOLVE_BENEATH: u64 = 0x08;
+    const PROC_ROOT_INO: u64 = 1;
+    let proc = open_in_root(root, Path::new("/proc"), libc::O_PATH | libc::O_DIRECTORY)?;
+    let fs = nix::sys::statfs::fstatfs(&proc)?;
+    let ino = std::fs::File::from(proc.try_clone().map_err(|_| Errno::EBADF)?)
+        .metadata()
+        .map_err(|_| Errno::EIO)?
+        .ino();
+    if fs.filesystem_type().0 != PROC_SUPER_MAGIC || ino != PROC_ROOT_INO {
+        return Err(Errno::EXDEV);
+    }
+    sys::openat2(
+        proc.as_fd(),
+        Path::new(rel),
+        flags | libc::O_NOFOLLOW,
+        0,
+        RESOLVE_NO_XDEV | RESOLVE_NO_MAGICLINKS | RESOLVE_BENEATH,
+    )
+}
+
 /// Create every missing directory of `path` inside `root`, and return an
 /// O_PATH fd of the last one.
 pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {

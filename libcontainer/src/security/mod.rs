@@ -2,3 +2,4 @@
 
 pub mod caps;
 pub mod exeseal;
+pub mod lsm;

@@ -10,7 +10,7 @@ use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
 use super::resolve::{create_file, fd_path, mkdir_all, open_in_root};
-use crate::error::{Result, SysContext};
+use crate::error::{Error, Result, SysContext};
 use crate::sys;
 
 /// A device node to create in the container.
@@ -166,7 +166,7 @@ pub fn open_pty(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<(OwnedFd, 
 /// apply `size`, and bind its peer on /dev/console. Returns the master.
 pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd> {
     let (master, peer) = open_pty(root, size)?;
-    let target = create_file(root, Path::new("/dev/console"))?;
+    let target = console_target(root)?;
     mount(
         Some(&fd_path(peer.as_fd())),
         &fd_path(target.as_fd()),
@@ -176,4 +176,38 @@ pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<Owned
     )
     .step(|| "bind pty on /dev/console".into())?;
     Ok(master)
+}
+
+/// The /dev/console bind target: a regular file or char device reached
+/// without any symlink (CVE-2025-52565: a symlink there would move the pty
+/// mount onto whatever it points at), created if missing.
+fn console_target(root: BorrowedFd) -> Result<OwnedFd> {
+    let path = Path::new("dev/console");
+    let resolve = sys::RESOLVE_IN_ROOT | sys::RESOLVE_NO_SYMLINKS;
+    let open = || sys::openat2(root, path, libc::O_PATH | libc::O_NOFOLLOW, 0, resolve);
+    let fd = match open() {
+        Err(Errno::ENOENT) => {
+            drop(create_file(root, Path::new("/dev/console"))?);
+            open()
+        }
+        r => r,
+    };
+    let fd = match fd {
+        Err(Errno::ELOOP) => {
+            return Err(Error::Invalid {
+                field: "process.terminal".into(),
+                msg: "/dev/console in the container is (or is reached through) a symlink".into(),
+            })
+        }
+        r => r.step(|| "open /dev/console in the container".into())?,
+    };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).step(|| "stat /dev/console".into())?;
+    let kind = SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT;
+    if kind != SFlag::S_IFREG && kind != SFlag::S_IFCHR {
+        return Err(Error::Invalid {
+            field: "process.terminal".into(),
+            msg: "/dev/console in the container is not a file or a character device".into(),
+        });
+    }
+    Ok(fd)
 }

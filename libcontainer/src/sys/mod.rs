@@ -86,6 +86,8 @@ struct OpenHow {
     resolve: u64,
 }
 
+/// `RESOLVE_NO_SYMLINKS`: refuse every symlink on the way.
+pub const RESOLVE_NO_SYMLINKS: u64 = 0x04;
 /// `RESOLVE_NO_MAGICLINKS`: refuse /proc magic links.
 pub const RESOLVE_NO_MAGICLINKS: u64 = 0x02;
 /// `RESOLVE_IN_ROOT`: treat the starting directory as `/` for every lookup.

@@ -22,10 +22,13 @@ pub fn features() -> Value {
             "capabilities": caps,
             "cgroup": { "v1": false, "v2": true, "systemd": true, "systemdUser": false, "rdma": true },
             "seccomp": { "enabled": false },
-            "apparmor": { "enabled": false },
-            "selinux": { "enabled": false },
-            "intelRdt": { "enabled": false },
-            "mountExtensions": { "idmap": { "enabled": false } }
+            // What this host can use: AppArmor needs the LSM enabled, Intel
+            // RDT needs resctrl mounted; SELinux labels are applied when
+            // SELinux is enabled and ignored with a warning otherwise.
+            "apparmor": { "enabled": crate::security::lsm::apparmor_enabled() },
+            "selinux": { "enabled": true },
+            "intelRdt": { "enabled": crate::resctrl::available() },
+            "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
             "io.github.skiff.version": env!("CARGO_PKG_VERSION")

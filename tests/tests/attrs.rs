@@ -210,3 +210,29 @@ fn selinux_labels_are_a_no_op_when_selinux_is_disabled() {
         describe(&out)
     );
 }
+
+#[test]
+fn features_match_what_this_host_supports() {
+    require_root!();
+    let rt = Runtime::new();
+    let out = rt.skiff(&["features"]);
+    assert_success(&out, "features");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let apparmor = std::fs::read_to_string("/sys/module/apparmor/parameters/enabled")
+        .is_ok_and(|s| s.starts_with('Y'));
+    let resctrl = std::fs::read_to_string("/proc/self/mountinfo")
+        .unwrap()
+        .contains(" - resctrl ");
+    assert_eq!(v["linux"]["apparmor"]["enabled"], json!(apparmor), "{v}");
+    assert_eq!(v["linux"]["intelRdt"]["enabled"], json!(resctrl), "{v}");
+    assert_eq!(
+        v["linux"]["mountExtensions"]["idmap"]["enabled"],
+        json!(true),
+        "{v}"
+    );
+    let opts = v["mountOptions"].as_array().unwrap();
+    assert!(
+        opts.contains(&json!("idmap")) && opts.contains(&json!("ridmap")),
+        "{v}"
+    );
+}

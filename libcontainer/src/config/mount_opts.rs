@@ -35,6 +35,8 @@ pub struct MountOptions {
     pub rec_clr: u64,
     /// Everything else, joined by commas, passed as mount data.
     pub data: String,
+    /// `idmap` (false) or `ridmap` (true): an idmapped bind mount.
+    pub idmap: Option<bool>,
 }
 
 /// `MS_NOSYMFOLLOW` (Linux 5.10), which nix does not name.
@@ -50,6 +52,7 @@ impl Default for MountOptions {
             rec_set: 0,
             rec_clr: 0,
             data: String::new(),
+            idmap: None,
         }
     }
 }
@@ -88,6 +91,8 @@ impl MountOptions {
                     o.bind = true;
                     o.recursive_bind = true;
                 }
+                "idmap" => o.idmap = Some(false),
+                "ridmap" => o.idmap = Some(true),
                 // runc-specific or handled elsewhere: not passed to the kernel.
                 "tmpcopyup" | "defaults" => {}
                 _ => data.push(opt.as_str()),
@@ -194,6 +199,7 @@ pub fn known_options() -> Vec<&'static str> {
         "diratime",
         "dirsync",
         "exec",
+        "idmap",
         "mand",
         "noatime",
         "nodev",
@@ -211,6 +217,7 @@ pub fn known_options() -> Vec<&'static str> {
         "relatime",
         "remount",
         "rexec",
+        "ridmap",
         "rnoatime",
         "rnodev",
         "rnodiratime",

@@ -197,6 +197,7 @@ fn create_in(
             .step(|| "linux.namespaces: new time namespace".into())?;
         write_time_offsets(spec)?;
     }
+    let idmapped = rootfs::idmap::prepare(spec, &bundle.path)?;
     let (parent_chan, child_chan) = channel::pair()?;
     // One clone3 creates every new namespace, unless some must be joined
     // first: then the child joins them and unshares the rest itself.
@@ -246,13 +247,14 @@ fn create_in(
                 keyring: (!opts.no_new_keyring).then(|| id.to_string()),
                 preserve_fds: preserve,
                 extra_env,
+                idmapped,
             })
         }
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
     drop(child_chan);
-    drop((fifo, console_socket, join));
+    drop((fifo, console_socket, join, idmapped));
     if new_userns {
         write_map(
             pid,

@@ -42,6 +42,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
     pub extra_env: Vec<String>,
+    /// id-mapped mounts made by the parent, attached during the rootfs setup.
+    pub idmapped: Vec<rootfs::idmap::Idmapped>,
 }
 
 /// Run init; on failure report the error on the channel and exit 1.
@@ -81,7 +83,7 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     }
 }
 
-fn run(a: InitArgs) -> Result<Infallible> {
+fn run(mut a: InitArgs) -> Result<Infallible> {
     let spec = &a.bundle.spec;
     let go = Msg::Go {
         state: String::new(),
@@ -129,7 +131,13 @@ fn run(a: InitArgs) -> Result<Infallible> {
     if let Some(d) = spec.domainname().as_deref().filter(|_| uts_new) {
         set_domainname(d)?;
     }
-    let prepared = rootfs::prepare(spec, &a.bundle.rootfs, &a.bundle.path, a.in_userns)?;
+    let prepared = rootfs::prepare(
+        spec,
+        &a.bundle.rootfs,
+        &a.bundle.path,
+        a.in_userns,
+        std::mem::take(&mut a.idmapped),
+    )?;
     if let Some(master) = &prepared.console {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
             field: "process.terminal".into(),

@@ -13,6 +13,8 @@ use std::path::Path;
 use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
+pub mod idmap;
+
 pub use dev::open_pty;
 pub use mount::CgroupMode;
 pub use resolve::{open_in_root, open_proc};
@@ -61,7 +63,13 @@ pub struct Prepared {
 }
 
 /// Mount everything in the rootfs (runs in the container's mount namespace).
-pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Result<Prepared> {
+pub fn prepare(
+    spec: &Spec,
+    rootfs: &Path,
+    bundle: &Path,
+    in_userns: bool,
+    mut idmapped: Vec<idmap::Idmapped>,
+) -> Result<Prepared> {
     let linux = spec.linux().as_ref();
     // Nothing done in here may propagate back to the host.
     let root_prop = linux
@@ -90,7 +98,11 @@ pub fn prepare(spec: &Spec, rootfs: &Path, bundle: &Path, in_userns: bool) -> Re
     let label = linux.and_then(|l| l.mount_label().as_deref());
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        mount::mount_one(root.as_fd(), bundle, i, m, cg, label)?;
+        let tree = idmapped
+            .iter()
+            .position(|t| t.index == i)
+            .map(|p| idmapped.swap_remove(p).tree);
+        mount::mount_one(root.as_fd(), bundle, i, m, cg, label, tree)?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
         m.destination() == Path::new("/dev")

@@ -5,7 +5,7 @@
 //! target fd resolved inside the rootfs. Other filesystems are mounted with
 //! mount(2) on `/proc/self/fd/N` of the resolved target.
 
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -48,6 +48,7 @@ pub fn mount_one(
     m: &Mount,
     cgroups: CgroupMode,
     mount_label: Option<&str>,
+    premade: Option<OwnedFd>,
 ) -> Result<()> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let typ = m.typ().as_deref().unwrap_or("none");
@@ -63,7 +64,7 @@ pub fn mount_one(
         } else {
             bundle.join(src)
         };
-        return bind(root, &src, dest, &opts, &field);
+        return bind(root, &src, dest, &opts, &field, premade);
     }
     if typ == "cgroup" || typ == "cgroup2" {
         if cgroups == CgroupMode::Bind {
@@ -72,7 +73,7 @@ pub fn mount_one(
             if o.flags.contains(MsFlags::MS_RDONLY) {
                 o.rec_set |= sys::MOUNT_ATTR_RDONLY;
             }
-            return bind(root, Path::new("/sys/fs/cgroup"), dest, &o, &field);
+            return bind(root, Path::new("/sys/fs/cgroup"), dest, &o, &field, None);
         }
         let target = mkdir_all(root, dest)?;
         let flags = opts.flags;
@@ -114,6 +115,7 @@ fn bind(
     dest: &Path,
     opts: &MountOptions,
     field: &dyn Fn() -> String,
+    premade: Option<OwnedFd>,
 ) -> Result<()> {
     let meta = std::fs::metadata(src).map_err(|e| Error::Invalid {
         field: field(),
@@ -125,8 +127,11 @@ fn bind(
         create_file(root, dest)?
     };
     let rec = if opts.recursive_bind { AT_RECURSIVE } else { 0 };
-    let tree = sys::open_tree(libc::AT_FDCWD, src, sys::OPEN_TREE_CLONE | rec)
-        .step(|| format!("{}: clone mount of {}", field(), src.display()))?;
+    let tree = match premade {
+        Some(t) => t,
+        None => sys::open_tree(libc::AT_FDCWD, src, sys::OPEN_TREE_CLONE | rec)
+            .step(|| format!("{}: clone mount of {}", field(), src.display()))?,
+    };
     let set = opts.attrs();
     let clr = if set & sys::MOUNT_ATTR_ATIME != 0 {
         sys::MOUNT_ATTR_ATIME

@@ -179,14 +179,39 @@ pub const MOUNT_ATTR_NODIRATIME: u64 = 0x80;
 /// `MOUNT_ATTR_NOSYMFOLLOW` for [`mount_setattr`].
 pub const MOUNT_ATTR_NOSYMFOLLOW: u64 = 0x20_0000;
 
+/// `MOUNT_ATTR_IDMAP`: idmap the mount with a user namespace's mappings.
+pub const MOUNT_ATTR_IDMAP: u64 = 0x0010_0000;
+
 /// `mount_setattr(2)` on the mount at `fd` (with `AT_RECURSIVE` in `flags`, on its whole tree).
 pub fn mount_setattr(fd: BorrowedFd, flags: u32, set: u64, clr: u64) -> SysResult<()> {
-    let attr = MountAttr {
-        attr_set: set,
-        attr_clr: clr,
-        propagation: 0,
-        userns_fd: 0,
-    };
+    mount_setattr_raw(
+        fd,
+        flags,
+        MountAttr {
+            attr_set: set,
+            attr_clr: clr,
+            propagation: 0,
+            userns_fd: 0,
+        },
+    )
+}
+
+/// Make the detached mount at `fd` an idmapped mount with the mappings of
+/// the user namespace `userns` (with `AT_RECURSIVE` in `flags`, its whole tree).
+pub fn mount_set_idmap(fd: BorrowedFd, flags: u32, userns: BorrowedFd) -> SysResult<()> {
+    mount_setattr_raw(
+        fd,
+        flags,
+        MountAttr {
+            attr_set: MOUNT_ATTR_IDMAP,
+            attr_clr: 0,
+            propagation: 0,
+            userns_fd: userns.as_raw_fd() as u64,
+        },
+    )
+}
+
+fn mount_setattr_raw(fd: BorrowedFd, flags: u32, attr: MountAttr) -> SysResult<()> {
     let empty = c"";
     // SAFETY: `empty` and `attr` are valid for the call; AT_EMPTY_PATH makes the kernel
     // act on `fd` itself.

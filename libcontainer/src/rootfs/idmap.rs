@@ -25,13 +25,12 @@ pub struct Idmapped {
     pub tree: OwnedFd,
 }
 
+/// uid mappings, gid mappings, and whether the whole tree is mapped.
+type Maps<'a> = (&'a [LinuxIdMapping], &'a [LinuxIdMapping], bool);
+
 /// The mappings mount `m` asks for, if any: its own, or the container's
 /// with the `idmap`/`ridmap` options. Errors name the field.
-fn mappings<'a>(
-    spec: &'a Spec,
-    idx: usize,
-    m: &'a Mount,
-) -> Result<Option<(&'a [LinuxIdMapping], &'a [LinuxIdMapping], bool)>> {
+fn mappings<'a>(spec: &'a Spec, idx: usize, m: &'a Mount) -> Result<Option<Maps<'a>>> {
     let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
     let own = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
     let (uid, gid) = match own {

@@ -37,6 +37,12 @@ pub struct ExecArgs {
     /// Set no_new_privs.
     #[arg(long = "no-new-privs")]
     no_new_privs: bool,
+    /// AppArmor profile for the process.
+    #[arg(long)]
+    apparmor: Option<String>,
+    /// SELinux label for the process.
+    #[arg(long = "process-label")]
+    process_label: Option<String>,
     /// Return once the process runs.
     #[arg(short, long)]
     detach: bool,
@@ -80,6 +86,12 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     p.set_terminal(Some(a.tty));
     if a.no_new_privs {
         p.set_no_new_privileges(Some(true));
+    }
+    if let Some(profile) = &a.apparmor {
+        p.set_apparmor_profile(Some(profile.clone()));
+    }
+    if let Some(label) = &a.process_label {
+        p.set_selinux_label(Some(label.clone()));
     }
     if !a.cap.is_empty() {
         let extra: Vec<Capability> = a

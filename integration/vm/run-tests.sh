@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2016,SC2317 # container scripts are single-quoted on purpose; helpers are called indirectly
 # cgroup v2 integration tests for skiff (or any runc-compatible runtime).
 # Runs as root INSIDE the test VM (pure cgroup v2), all tests in one boot:
 #
@@ -11,7 +12,6 @@
 # summary; exits 1 if any test failed, 2 if the setup failed. See
 # integration/README.md and lib.sh for the environment variables.
 set -uo pipefail
-# shellcheck disable=SC2016,SC2317 # container scripts are single-quoted on purpose; helpers are called indirectly
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

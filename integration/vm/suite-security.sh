@@ -1,10 +1,10 @@
 #!/bin/bash
+# shellcheck disable=SC2016,SC2317 # container scripts are single-quoted on purpose; helpers are called indirectly
 # Security-profile tests that need the VM's kernel (AppArmor, dummy network
 # devices). Runs as root INSIDE the test VM, like run-tests.sh:
 #
 #   hack/vm/run integration/vm/suite-security.sh [TEST...]
 set -uo pipefail
-# shellcheck disable=SC2016,SC2317 # container scripts are single-quoted on purpose; helpers are called indirectly
 
 # shellcheck source-path=SCRIPTDIR source=lib.sh
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"

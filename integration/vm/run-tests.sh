@@ -425,6 +425,12 @@ test_systemd() {
 	expect_eq "systemctl is-active $unit" "$(systemctl is-active $unit 2>&1)" active
 	expect_cg "$d" memory.max 67108864
 	expect_cg "$d" pids.max 30
+	# update changes the unit's properties too, not only the files.
+	rt --systemd-cgroup update --memory 100663296 --pids-limit 40 $id >&2 || fail "update failed"
+	expect_cg "$d" memory.max 100663296
+	expect_cg "$d" pids.max 40
+	expect_eq "unit MemoryMax" "$(systemctl show -P MemoryMax $unit)" 100663296
+	expect_eq "unit TasksMax" "$(systemctl show -P TasksMax $unit)" 40
 	rt --systemd-cgroup delete --force $id >&2 || fail "delete --force failed"
 	unit_gone() { [[ ! -e $d ]] && ! systemctl is-active -q $unit; }
 	wait_for 10 unit_gone || fail "$unit still there after delete: $(systemctl is-active $unit 2>&1), dir $(test -e "$d" && echo exists || echo gone)"

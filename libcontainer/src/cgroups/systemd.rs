@@ -155,6 +155,27 @@ impl Scope {
         async_io::block_on(self.start_async(&props))
     }
 
+    /// Change the running scope's resource properties (`update`), so that
+    /// systemd keeps the new limits across a daemon-reload, as runc does.
+    pub fn set_resources(&self, resources: &LinuxResources) -> Result<()> {
+        let props = resource_props(resources)?;
+        if props.is_empty() {
+            return Ok(());
+        }
+        async_io::block_on(async {
+            let conn = connect().await?;
+            let values: Vec<(&str, Value<'_>)> =
+                props.iter().map(|(k, v)| (*k, v.value())).collect();
+            call::<_, ()>(
+                &conn,
+                "SetUnitProperties",
+                &(self.unit.as_str(), true, &values),
+            )
+            .await
+            .map_err(|e| self.err("SetUnitProperties", e))
+        })
+    }
+
     /// Stop the scope (and reset its failed state); Ok if it does not exist.
     /// Whatever still runs in it is killed with SIGKILL first, so systemd
     /// need not wait for SIGTERM to work.

@@ -376,6 +376,15 @@ pub fn update(root: &StateRoot, id: &str, r: &oci_spec::runtime::LinuxResources)
         field: "linux.resources".into(),
         msg: "update needs the container's own cgroup v2 (this host has none)".into(),
     })?;
+    if s.systemd {
+        let path = s
+            .config
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_ref())
+            .map(|p| p.to_string_lossy().into_owned());
+        crate::cgroups::systemd::Scope::parse(path.as_deref(), id)?.set_resources(r)?;
+    }
     cg.set(r)?;
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {
         // The new program replaces the old one; the config's rules stay first.

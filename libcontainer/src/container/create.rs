@@ -197,6 +197,10 @@ fn create_in(
             .step(|| "linux.namespaces: new time namespace".into())?;
         write_time_offsets(spec)?;
     }
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    let seccomp_listener = crate::seccomp::notify::listener_of(seccomp)?
+        .map(|l| crate::seccomp::notify::connect(&l))
+        .transpose()?;
     let (parent_chan, child_chan) = channel::pair()?;
     // One clone3 creates every new namespace, unless some must be joined
     // first: then the child joins them and unshares the rest itself.
@@ -246,13 +250,14 @@ fn create_in(
                 keyring: (!opts.no_new_keyring).then(|| id.to_string()),
                 preserve_fds: preserve,
                 extra_env,
+                seccomp_listener,
             })
         }
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
     drop(child_chan);
-    drop((fifo, console_socket, join));
+    drop((fifo, console_socket, join, seccomp_listener));
     if new_userns {
         write_map(
             pid,

@@ -34,6 +34,8 @@ pub struct ExecArgs<'a> {
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// The container's `linux.seccomp`.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Run the exec child; on failure report on the channel and exit 1.
@@ -54,6 +56,7 @@ fn run(a: ExecArgs) -> Result<Infallible> {
     }
     let mut fin = Final::resolve(a.process, a.user, a.extra_groups)?;
     fin.preserve_fds = a.preserve_fds;
+    fin.seccomp = crate::security::seccomp::for_exec(a.seccomp, a.chan.clone_fd())?;
     if a.process.terminal().unwrap_or(false) {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
             field: "process.terminal".into(),

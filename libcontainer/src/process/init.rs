@@ -41,6 +41,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
     pub extra_env: Vec<String>,
+    /// Socket connected to `linux.seccomp.listenerPath` (SCMP_ACT_NOTIFY).
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Run init; on failure report the error on the channel and exit 1.
@@ -151,6 +153,8 @@ fn run(a: InitArgs) -> Result<Infallible> {
     }
     let mut fin = Final::resolve(&process, None, &[])?;
     fin.preserve_fds = a.preserve_fds;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    fin.seccomp = crate::security::seccomp::for_init(seccomp, a.seccomp_listener, &state)?;
     if process.terminal().unwrap_or(false) {
         let console = rootfs::open_in_root(
             std::fs::File::open("/")

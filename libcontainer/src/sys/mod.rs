@@ -4,6 +4,7 @@
 //! `// SAFETY:` comment. Everything else calls these safe functions.
 
 pub mod bpf;
+pub mod seccomp;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

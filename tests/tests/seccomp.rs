@@ -32,7 +32,10 @@ fn errno_denies_mkdir_with_eperm_and_errno_ret() {
     let out = rt.run_bundle(&b);
     assert_success(&out, "run");
     let (o, e) = (stdout(&out), stderr(&out));
-    assert!(o.contains("rc=1") && !o.contains("exists") && o.contains("done"), "{o}");
+    assert!(
+        o.contains("rc=1") && !o.contains("exists") && o.contains("done"),
+        "{o}"
+    );
     assert!(e.contains("Operation not permitted"), "EPERM expected: {e}");
 
     let mut p = deny(&MKDIR, "SCMP_ACT_ERRNO");
@@ -40,7 +43,11 @@ fn errno_denies_mkdir_with_eperm_and_errno_ret() {
     let out = rt.run_bundle(&with_seccomp(Bundle::sh(TRY_MKDIR), p));
     assert_success(&out, "run");
     assert!(!stdout(&out).contains("exists"), "{}", stdout(&out));
-    assert!(stderr(&out).contains("No space left on device"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("No space left on device"),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -48,7 +55,9 @@ fn filter_applies_without_no_new_privileges_as_a_user() {
     require_root!();
     let rt = Runtime::new();
     let mut b = with_seccomp(
-        Bundle::sh("id -u; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/d; echo rc=$?"),
+        Bundle::sh(
+            "id -u; grep -E '^(NoNewPrivs|Seccomp):' /proc/self/status; mkdir /tmp/d; echo rc=$?",
+        ),
         deny(&MKDIR, "SCMP_ACT_ERRNO"),
     );
     b.config_mut()["process"]["noNewPrivileges"] = json!(false);
@@ -74,7 +83,10 @@ fn kill_process_kills_with_sigsys() {
     assert_eq!(exit_code(&out), SIGSYS_EXIT, "{}", describe(&out));
     assert!(!b.rootfs().join("tmp/d").exists());
     // KILL_THREAD on the only thread kills the process too.
-    let b = with_seccomp(Bundle::with_args(&["mkdir", "/tmp/d"]), deny(&MKDIR, "SCMP_ACT_KILL"));
+    let b = with_seccomp(
+        Bundle::with_args(&["mkdir", "/tmp/d"]),
+        deny(&MKDIR, "SCMP_ACT_KILL"),
+    );
     let out = rt.run_bundle(&b);
     assert_eq!(exit_code(&out), SIGSYS_EXIT, "{}", describe(&out));
 }
@@ -97,7 +109,11 @@ fn log_allows_and_flags_are_accepted() {
     require_root!();
     let rt = Runtime::new();
     let mut p = deny(&MKDIR, "SCMP_ACT_LOG");
-    p["flags"] = json!(["SECCOMP_FILTER_FLAG_LOG", "SECCOMP_FILTER_FLAG_SPEC_ALLOW", "SECCOMP_FILTER_FLAG_TSYNC"]);
+    p["flags"] = json!([
+        "SECCOMP_FILTER_FLAG_LOG",
+        "SECCOMP_FILTER_FLAG_SPEC_ALLOW",
+        "SECCOMP_FILTER_FLAG_TSYNC"
+    ]);
     p["syscalls"]
         .as_array_mut()
         .unwrap()
@@ -108,7 +124,10 @@ fn log_allows_and_flags_are_accepted() {
     ));
     assert_success(&out, "run");
     let o = stdout(&out);
-    assert!(o.contains("made") && o.contains("rmdir=1") && o.contains("Seccomp:\t2"), "{o}");
+    assert!(
+        o.contains("made") && o.contains("rmdir=1") && o.contains("Seccomp:\t2"),
+        "{o}"
+    );
 }
 
 #[test]
@@ -116,12 +135,49 @@ fn default_action_with_an_allow_list() {
     require_root!();
     let rt = Runtime::new();
     let allow = [
-        "access", "arch_prctl", "brk", "clone", "clone3", "close", "dup2", "execve", "exit",
-        "exit_group", "fcntl", "fstat", "getcwd", "geteuid", "getpid", "getppid", "getrandom",
-        "getuid", "ioctl", "lstat", "mmap", "mprotect", "munmap", "newfstatat", "open", "openat",
-        "prctl", "prlimit64", "read", "readlink", "rseq", "rt_sigaction", "rt_sigprocmask",
-        "rt_sigreturn", "sendfile", "set_robust_list", "set_tid_address", "stat", "statx", "uname",
-        "vfork", "wait4", "write",
+        "access",
+        "arch_prctl",
+        "brk",
+        "clone",
+        "clone3",
+        "close",
+        "dup2",
+        "execve",
+        "exit",
+        "exit_group",
+        "fcntl",
+        "fstat",
+        "getcwd",
+        "geteuid",
+        "getpid",
+        "getppid",
+        "getrandom",
+        "getuid",
+        "ioctl",
+        "lstat",
+        "mmap",
+        "mprotect",
+        "munmap",
+        "newfstatat",
+        "open",
+        "openat",
+        "prctl",
+        "prlimit64",
+        "read",
+        "readlink",
+        "rseq",
+        "rt_sigaction",
+        "rt_sigprocmask",
+        "rt_sigreturn",
+        "sendfile",
+        "set_robust_list",
+        "set_tid_address",
+        "stat",
+        "statx",
+        "uname",
+        "vfork",
+        "wait4",
+        "write",
     ];
     let p = json!({
         "defaultAction": "SCMP_ACT_ERRNO",
@@ -134,7 +190,10 @@ fn default_action_with_an_allow_list() {
     ));
     assert_success(&out, "run");
     let o = stdout(&out);
-    assert!(o.contains("hello") && o.contains("rc=1") && o.contains("rc2=1"), "{o}");
+    assert!(
+        o.contains("hello") && o.contains("rc=1") && o.contains("rc2=1"),
+        "{o}"
+    );
     assert!(
         stderr(&out).contains("Operation not supported"),
         "defaultErrnoRet: {}",
@@ -172,7 +231,10 @@ fn argument_comparisons() {
         assert!(o.contains(want), "{want} missing: {}", describe(&out));
     }
     let e = stderr(&out);
-    assert!(e.contains("Read-only file system") && e.contains("No such process"), "{e}");
+    assert!(
+        e.contains("Read-only file system") && e.contains("No such process"),
+        "{e}"
+    );
     assert!(!b.rootfs().join("tmp/f").exists());
 }
 
@@ -180,7 +242,10 @@ fn argument_comparisons() {
 fn unknown_syscall_names_are_skipped() {
     require_root!();
     let rt = Runtime::new();
-    let p = deny(&["skiff_no_such_syscall", "mkdir", "mkdirat"], "SCMP_ACT_ERRNO");
+    let p = deny(
+        &["skiff_no_such_syscall", "mkdir", "mkdirat"],
+        "SCMP_ACT_ERRNO",
+    );
     let out = rt.run_bundle(&with_seccomp(Bundle::sh(TRY_MKDIR), p));
     assert_success(&out, "run with an unknown syscall name");
     assert!(stdout(&out).contains("rc=1"), "{}", describe(&out));
@@ -196,7 +261,12 @@ fn architectures_and_aliases() {
     require_root!();
     let rt = Runtime::new();
     let mut p = deny(&MKDIR, "SCMP_ACT_ERRNO");
-    p["architectures"] = json!(["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32", "SCMP_ARCH_ARM64"]);
+    p["architectures"] = json!([
+        "SCMP_ARCH_X86_64",
+        "SCMP_ARCH_X86",
+        "SCMP_ARCH_X32",
+        "SCMP_ARCH_ARM64"
+    ]);
     let out = rt.run_bundle(&with_seccomp(Bundle::sh(TRY_MKDIR), p.clone()));
     assert_success(&out, "run with architectures");
     assert!(stdout(&out).contains("rc=1"), "{}", describe(&out));
@@ -225,7 +295,10 @@ fn bad_names_fail_with_the_field() {
                  "args": [{"index": 1, "value": 0, "op": "SCMP_CMP_ROUGHLY"}]}]}),
             "linux.seccomp.syscalls[0].args[0].op",
         ),
-        (json!({"defaultAction": "SCMP_ACT_NOPE"}), "linux.seccomp.defaultAction"),
+        (
+            json!({"defaultAction": "SCMP_ACT_NOPE"}),
+            "linux.seccomp.defaultAction",
+        ),
         (
             json!({"defaultAction": "SCMP_ACT_ALLOW", "flags": ["SECCOMP_FILTER_FLAG_FAST"]}),
             "linux.seccomp.flags[0]",
@@ -277,8 +350,14 @@ fn notify_agent_answers_for_create_and_start() {
     assert!(s["ociVersion"].is_string(), "{s}");
     let mkdirs = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
     let seen = agent.syscalls();
-    assert!(seen.iter().any(|n| mkdirs.contains(n)), "no mkdir notified: {seen:?}");
-    assert!(!b.rootfs().join("tmp/d").exists(), "the agent's errno was not used");
+    assert!(
+        seen.iter().any(|n| mkdirs.contains(n)),
+        "no mkdir notified: {seen:?}"
+    );
+    assert!(
+        !b.rootfs().join("tmp/d").exists(),
+        "the agent's errno was not used"
+    );
 }
 
 #[test]
@@ -286,21 +365,34 @@ fn notify_agent_answers_for_exec() {
     require_root!();
     let rt = Runtime::new();
     let agent = SeccompAgent::start(Answer::Continue);
-    let b = with_seccomp(Bundle::with_args(&["sleep", "1000"]), notify_profile(&agent));
+    let b = with_seccomp(
+        Bundle::with_args(&["sleep", "1000"]),
+        notify_profile(&agent),
+    );
     let id = unique_id("scnotifyx");
     let pid = rt.start_container(&b, &id);
-    let out = rt.exec(&id, &["sh", "-c", "mkdir /tmp/e && [ -d /tmp/e ] && echo made"]);
+    let out = rt.exec(
+        &id,
+        &["sh", "-c", "mkdir /tmp/e && [ -d /tmp/e ] && echo made"],
+    );
     assert_success(&out, "exec");
     assert!(stdout(&out).contains("made"), "{}", describe(&out));
     let states = agent.states();
-    assert_eq!(states.len(), 2, "one state for init, one for exec: {states:?}");
+    assert_eq!(
+        states.len(),
+        2,
+        "one state for init, one for exec: {states:?}"
+    );
     let s = &states[1];
     assert_eq!(s["state"]["status"], "running", "{s}");
     assert_eq!(s["state"]["pid"], pid, "{s}");
     assert_eq!(s["state"]["id"], id.as_str(), "{s}");
     assert_ne!(s["pid"], pid, "exec's pid is its own: {s}");
     assert!(s["pid"].as_i64().unwrap_or(0) > 0, "{s}");
-    assert!(!agent.syscalls().is_empty(), "the exec'd mkdir was not notified");
+    assert!(
+        !agent.syscalls().is_empty(),
+        "the exec'd mkdir was not notified"
+    );
     assert!(b.rootfs().join("tmp/e").is_dir());
     assert_success(&rt.delete_force(&id), "delete --force");
 }

@@ -251,8 +251,8 @@ fn rules_of(i: usize, call: &LinuxSyscall, default: Action, out: &mut Filter) ->
             ));
         }
         let Ok(sys) = ScmpSyscall::from_name(name) else {
-            // As runc: a name this kernel/libseccomp does not know is skipped.
-            tracing::warn!("linux.seccomp: unknown syscall {name:?} skipped");
+            // As runc: a name libseccomp does not know on this architecture
+            // is skipped (with a warning from `check`/`for_exec`).
             out.skipped.push(name.clone());
             continue;
         };
@@ -343,10 +343,17 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
     Ok(out)
 }
 
+fn warn_skipped(f: &Filter) {
+    for name in &f.skipped {
+        tracing::warn!("linux.seccomp: unknown syscall {name:?} skipped");
+    }
+}
+
 /// Validate `linux.seccomp` for this host: compile it, and check that the
 /// kernel has every action and flag it uses.
 pub fn check(s: &LinuxSeccomp) -> Result<()> {
     let f = compile(s)?;
+    warn_skipped(&f);
     let mut used: Vec<(String, Action)> = vec![("linux.seccomp.defaultAction".into(), f.default)];
     used.extend(f.rules.iter().map(|r| {
         (
@@ -462,6 +469,7 @@ pub(crate) fn for_exec(
 ) -> Result<Option<load::Prepared>> {
     let Some(s) = s else { return Ok(None) };
     let f = compile(s)?;
+    warn_skipped(&f);
     load::Prepared::new(&f, chan.map(load::Sink::Parent)).map(Some)
 }
 

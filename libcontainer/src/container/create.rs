@@ -198,8 +198,8 @@ fn create_in(
         write_time_offsets(spec)?;
     }
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let seccomp_listener = crate::seccomp::notify::listener_of(seccomp)?
-        .map(|l| crate::seccomp::notify::connect(&l))
+    let seccomp_listener = crate::security::seccomp::notify::listener_of(seccomp)?
+        .map(|l| crate::security::seccomp::notify::connect(&l))
         .transpose()?;
     let (parent_chan, child_chan) = channel::pair()?;
     // One clone3 creates every new namespace, unless some must be joined

@@ -396,3 +396,40 @@ fn notify_agent_answers_for_exec() {
     assert!(b.rootfs().join("tmp/e").is_dir());
     assert_success(&rt.delete_force(&id), "delete --force");
 }
+
+#[test]
+fn trace_without_a_tracer_fails_with_enosys() {
+    require_root!();
+    let rt = Runtime::new();
+    let out = rt.run_bundle(&with_seccomp(
+        Bundle::sh(TRY_MKDIR),
+        deny(&MKDIR, "SCMP_ACT_TRACE"),
+    ));
+    assert_success(&out, "run");
+    assert!(stdout(&out).contains("rc=1"), "{}", describe(&out));
+    // With no ptrace tracer attached the kernel fails the syscall with ENOSYS.
+    assert!(
+        stderr(&out).contains("Function not implemented"),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn notify_without_no_new_privileges_hands_the_fd_over_first() {
+    require_root!();
+    let rt = Runtime::new();
+    let agent = SeccompAgent::start(Answer::Errno(libc::EXDEV));
+    let mut b = with_seccomp(Bundle::sh(TRY_MKDIR), notify_profile(&agent));
+    b.config_mut()["process"]["noNewPrivileges"] = json!(false);
+    b.config_mut()["process"]["user"] = json!({"uid": 1000, "gid": 1000});
+    let out = rt.run_bundle(&b);
+    assert_success(&out, "run");
+    assert!(stdout(&out).contains("rc=1"), "{}", describe(&out));
+    assert!(
+        stderr(&out).contains("Invalid cross-device link"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(agent.states().len(), 1);
+}

@@ -21,7 +21,7 @@ pub fn features() -> Value {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
             "cgroup": { "v1": false, "v2": true, "systemd": true, "systemdUser": false, "rdma": true },
-            "seccomp": { "enabled": false },
+            "seccomp": crate::security::seccomp::features(),
             // What this host can use: AppArmor needs the LSM enabled, Intel
             // RDT needs resctrl mounted; SELinux labels are applied when
             // SELinux is enabled and ignored with a warning otherwise.

@@ -25,6 +25,7 @@ mod sys;
 
 pub use error::{Error, Result};
 pub use security::exeseal;
+pub use security::seccomp;
 
 /// The runtime-spec version skiff implements.
 pub const OCI_VERSION: &str = "1.2.0";

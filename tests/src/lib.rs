@@ -11,6 +11,7 @@ mod bundle;
 mod checks;
 mod console;
 mod runtime;
+mod seccomp_agent;
 
 pub use bundle::{default_config, Bundle};
 pub use checks::{
@@ -19,6 +20,7 @@ pub use checks::{
 };
 pub use console::{read_pty_until_eof, write_fd_all, ConsoleSocket};
 pub use runtime::{Runtime, Spawned, DEFAULT_TIMEOUT};
+pub use seccomp_agent::{Answer, SeccompAgent, Seen};
 
 use std::fs;
 use std::io::Read;

@@ -35,10 +35,17 @@ impl Bundle {
         }
         let cfg = path.join("config.json");
         let text = std::fs::read_to_string(&cfg).path(&cfg)?;
-        let spec: Spec = serde_json::from_str(&text).map_err(|e| Error::Parse {
-            path: cfg.clone(),
-            msg: format!("invalid JSON: {e}"),
-        })?;
+        let spec: Spec = match serde_json::from_str(&text) {
+            Ok(spec) => spec,
+            // An unknown seccomp name is reported by field; runc's
+            // architecture aliases are accepted.
+            Err(e) => {
+                crate::security::seccomp::names::recover(&text)?.ok_or_else(|| Error::Parse {
+                    path: cfg.clone(),
+                    msg: format!("invalid JSON: {e}"),
+                })?
+            }
+        };
         let root = spec.root().as_ref().ok_or_else(|| Error::Invalid {
             field: "root".into(),
             msg: "missing".into(),

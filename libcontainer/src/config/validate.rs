@@ -123,11 +123,8 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
         check_sysctl(key, &has_ns)?;
     }
-    if linux.seccomp().is_some() {
-        return Err(Error::Unsupported {
-            field: "linux.seccomp".into(),
-            msg: "seccomp filters are not supported by this skiff build yet".into(),
-        });
+    if let Some(s) = linux.seccomp() {
+        crate::security::seccomp::check(s)?;
     }
     let labels = [
         process.selinux_label().as_deref(),

@@ -198,6 +198,10 @@ fn create_in(
         write_time_offsets(spec)?;
     }
     let idmapped = rootfs::idmap::prepare(spec, &bundle.path)?;
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    let seccomp_listener = crate::security::seccomp::notify::listener_of(seccomp)?
+        .map(|l| crate::security::seccomp::notify::connect(&l))
+        .transpose()?;
     let (parent_chan, child_chan) = channel::pair()?;
     // One clone3 creates every new namespace, unless some must be joined
     // first: then the child joins them and unshares the rest itself.
@@ -248,13 +252,14 @@ fn create_in(
                 preserve_fds: preserve,
                 extra_env,
                 idmapped,
+                seccomp_listener,
             })
         }
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
     drop(child_chan);
-    drop((fifo, console_socket, join, idmapped));
+    drop((fifo, console_socket, join, idmapped, seccomp_listener));
     if new_userns {
         write_map(
             pid,

@@ -88,6 +88,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         .filter(|c| c.exists())
         .map(|c| c.open())
         .transpose()?;
+    let seccomp = s.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let pid = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref())? {
         Forked::Child => {
             drop(parent_chan);
@@ -102,27 +103,50 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
                 console_socket,
                 preserve_fds: opts.preserve_fds,
                 attrs,
+                seccomp,
             })
         }
         Forked::Parent(pid) => pid,
     };
     drop(child_chan);
     drop(console_socket);
-    match parent_chan.recv() {
-        Ok(None) => {}
-        Ok(Some(Msg::Failed(msg))) => {
-            let _ = waitpid(pid, None);
-            return Err(Error::Child(msg));
-        }
-        Ok(Some(m)) => {
-            let _ = waitpid(pid, None);
-            return Err(Error::Child(format!(
-                "unexpected message from exec process: {m:?}"
-            )));
-        }
-        Err(e) => {
-            let _ = waitpid(pid, None);
-            return Err(e);
+    let fail = |e: Error| {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+        let _ = waitpid(pid, None);
+        e
+    };
+    loop {
+        match parent_chan.recv_with_fd() {
+            Ok(None) => break,
+            Ok(Some((Msg::SeccompFd, Some(fd)))) => {
+                let state = super::state_value(&s, Status::Running);
+                let ps = crate::security::seccomp::notify::process_state(
+                    state,
+                    i64::from(pid.as_raw()),
+                    seccomp.and_then(|c| c.listener_metadata().as_deref()),
+                );
+                let listener = crate::security::seccomp::notify::listener_of(seccomp)
+                    .and_then(|l| {
+                        l.ok_or_else(|| {
+                            Error::Child("seccomp notify fd without listenerPath".into())
+                        })
+                    })
+                    .map_err(fail)?;
+                crate::security::seccomp::notify::deliver(&listener, &ps, &fd).map_err(fail)?;
+            }
+            Ok(Some((Msg::Failed(msg), _))) => {
+                let _ = waitpid(pid, None);
+                return Err(Error::Child(msg));
+            }
+            Ok(Some((m, _))) => {
+                return Err(fail(Error::Child(format!(
+                    "unexpected message from exec process: {m:?}"
+                ))));
+            }
+            Err(e) => {
+                let _ = waitpid(pid, None);
+                return Err(e);
+            }
         }
     }
     if let Some(p) = &opts.pid_file {

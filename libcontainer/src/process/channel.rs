@@ -32,6 +32,9 @@ pub enum Msg {
     Ready,
     /// Child to parent: a step failed (the message names it).
     Failed(String),
+    /// Exec child to parent: the seccomp notify fd is attached; send it to
+    /// the profile's listenerPath.
+    SeccompFd,
 }
 
 /// One end of the channel.

@@ -37,6 +37,8 @@ pub struct ExecArgs<'a> {
     pub preserve_fds: u32,
     /// Personality, scheduler, LSM labels and the like, resolved by the parent.
     pub attrs: Attrs,
+    /// The container's `linux.seccomp`.
+    pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
 }
 
 /// Run the exec child; on failure report on the channel and exit 1.
@@ -57,6 +59,7 @@ fn run(a: ExecArgs) -> Result<Infallible> {
     }
     let mut fin = Final::resolve(a.process, a.user, a.extra_groups)?;
     fin.preserve_fds = a.preserve_fds;
+    fin.seccomp = crate::security::seccomp::for_exec(a.seccomp, a.chan.clone_fd())?;
     if a.process.terminal().unwrap_or(false) {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
             field: "process.terminal".into(),

@@ -44,6 +44,8 @@ pub struct InitArgs<'a> {
     pub extra_env: Vec<String>,
     /// id-mapped mounts made by the parent, attached during the rootfs setup.
     pub idmapped: Vec<rootfs::idmap::Idmapped>,
+    /// Socket connected to `linux.seccomp.listenerPath` (SCMP_ACT_NOTIFY).
+    pub seccomp_listener: Option<OwnedFd>,
 }
 
 /// Run init; on failure report the error on the channel and exit 1.
@@ -160,6 +162,8 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     }
     let mut fin = Final::resolve(&process, None, &[])?;
     fin.preserve_fds = a.preserve_fds;
+    let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
+    fin.seccomp = crate::security::seccomp::for_init(seccomp, a.seccomp_listener, &state)?;
     if process.terminal().unwrap_or(false) {
         let console = rootfs::open_in_root(
             std::fs::File::open("/")

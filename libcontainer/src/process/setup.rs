@@ -14,6 +14,7 @@ use oci_spec::runtime::{PosixRlimitType, Process};
 
 use crate::error::{Error, Result, SysContext};
 use crate::security::caps::{self, CapSets};
+use crate::security::seccomp::load as seccomp;
 use crate::sys;
 use crate::user;
 
@@ -37,6 +38,8 @@ pub struct Final {
     pub preserve_fds: u32,
     /// Whether setgroups(2) is allowed (not in a user namespace with setgroups denied).
     setgroups: bool,
+    /// The seccomp filter to install (`linux.seccomp`), set by init or exec.
+    pub seccomp: Option<seccomp::Prepared>,
 }
 
 fn cstring(field: &str, s: &[u8]) -> Result<CString> {
@@ -184,6 +187,7 @@ impl Final {
             // Outside a user namespace this file always says "allow".
             setgroups: std::fs::read_to_string("/proc/self/setgroups")
                 .map_or(true, |s| s.trim() == "allow"),
+            seccomp: None,
         })
     }
 
@@ -203,7 +207,7 @@ impl Final {
     /// Become the container process: terminal, user, capabilities,
     /// no_new_privs, umask, then check the cwd, reset signals, mark every
     /// other fd close-on-exec and execute. Returns only on error.
-    pub fn exec(self) -> Result<Infallible> {
+    pub fn exec(mut self) -> Result<Infallible> {
         if let Some(tty) = &self.tty {
             nix::unistd::setsid().step(|| "setsid".into())?;
             sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
@@ -213,6 +217,18 @@ impl Final {
             }
         }
         caps::drop_bounding(&self.caps)?;
+        // seccomp without no_new_privs needs CAP_SYS_ADMIN, which the user
+        // switch drops: load it now, as runc, crun and youki do. What skiff
+        // still calls after this (prctl, setgroups, setres[ug]id, capget/
+        // capset, umask, getcwd, rt_sigaction, rt_sigprocmask, close_range,
+        // fcntl, execve) must be allowed by the profile; a notify fd goes to
+        // the agent first, so a notified one of these is answered, not hung.
+        // With no_new_privs the filter goes in last, just before execve.
+        if !self.no_new_privs {
+            if let Some(f) = self.seccomp.take() {
+                f.load()?;
+            }
+        }
         caps::switch_user(self.uid, self.gid, &self.groups, &self.caps, self.setgroups)?;
         if self.no_new_privs {
             nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
@@ -239,6 +255,9 @@ impl Final {
                 fd as i32,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
             );
+        }
+        if let Some(f) = self.seccomp.take() {
+            f.load()?;
         }
         let e = nix::unistd::execve(&self.path, &self.argv, &self.envp).unwrap_err();
         Err(Error::Sys {

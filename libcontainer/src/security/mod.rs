@@ -1,5 +1,6 @@
-//! Process hardening: capabilities, no_new_privs and the sealed runtime binary.
+//! Process hardening: capabilities, no_new_privs, seccomp and the sealed runtime binary.
 
 pub mod caps;
 pub mod exeseal;
 pub mod lsm;
+pub mod seccomp;

@@ -5,6 +5,7 @@
 
 pub mod bpf;
 pub mod sched;
+pub mod seccomp;
 
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};

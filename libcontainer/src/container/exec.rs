@@ -63,9 +63,17 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         .iter()
         .filter(|(n, _)| differs(n))
         .fold(CloneFlags::empty(), |a, (_, f)| a | *f);
+    // Joining a pid namespace needs CAP_SYS_ADMIN in skiff's own user
+    // namespace too. A rootless caller has none: its child joins the user
+    // namespace and the pid namespace together and forks the process there.
+    let mut ns = ns;
     if differs("pid") {
-        nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID)
-            .step(|| "join the container's pid namespace".into())?;
+        match nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID) {
+            Err(nix::errno::Errno::EPERM) if ns.contains(CloneFlags::CLONE_NEWUSER) => {
+                ns |= CloneFlags::CLONE_NEWPID;
+            }
+            r => r.step(|| "join the container's pid namespace".into())?,
+        }
     }
     let console_socket = match &opts.console_socket {
         Some(p) => Some(tty::connect(p)?),
@@ -104,6 +112,10 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     };
     drop(child_chan);
     drop(console_socket);
+    let pid = match ns.contains(CloneFlags::CLONE_NEWPID) {
+        true => forked_pid(&parent_chan, pid)?,
+        false => pid,
+    };
     match parent_chan.recv() {
         Ok(None) => {}
         Ok(Some(Msg::Failed(msg))) => {
@@ -125,4 +137,18 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         write_pid_file(p, pid)?;
     }
     Ok(pid)
+}
+
+/// The pid an exec child forked into the container's pid namespace; the
+/// child itself exits and is reaped here.
+fn forked_pid(chan: &channel::Channel, child: Pid) -> Result<Pid> {
+    let msg = chan.recv();
+    let _ = waitpid(child, None);
+    match msg? {
+        Some(Msg::Pid(p)) => Ok(Pid::from_raw(p)),
+        Some(Msg::Failed(msg)) => Err(Error::Child(msg)),
+        m => Err(Error::Child(format!(
+            "unexpected message from exec process: {m:?}"
+        ))),
+    }
 }

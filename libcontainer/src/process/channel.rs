@@ -32,6 +32,9 @@ pub enum Msg {
     Ready,
     /// Child to parent: a step failed (the message names it).
     Failed(String),
+    /// Exec child to parent: the host pid of the process it forked into
+    /// the container's pid namespace (rootless exec; the child then exits).
+    Pid(i32),
 }
 
 /// One end of the channel.

@@ -440,11 +440,11 @@ fn rootless_several_ranges_use_newuidmap() {
     assert_success(&out, "run with several ranges");
     let text = stdout(&out);
     let maps = map_lines(&text);
-    let want_u = vec![
+    let want_u = [
         vec![0, u64::from(uid), 1],
         vec![1, u64::from(sub), u64::from(SUB_COUNT)],
     ];
-    let want_g = vec![
+    let want_g = [
         vec![0, u64::from(gid), 1],
         vec![1, u64::from(sub), u64::from(SUB_COUNT)],
     ];

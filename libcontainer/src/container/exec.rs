@@ -93,7 +93,19 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         .filter(|c| c.exists())
         .map(|c| c.open())
         .transpose()?;
-    let pid = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref())? {
+    let forked = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref()) {
+        // Like runc: a rootless caller outside the container's delegated
+        // subtree may not move a process into its cgroup; it stays in ours.
+        Err(Error::Sys {
+            source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM,
+            ..
+        }) if !nix::unistd::geteuid().is_root() => {
+            tracing::debug!("rootless: exec process stays in skiff's cgroup");
+            super::create::clone_into(0, None, None)?
+        }
+        r => r?,
+    };
+    let pid = match forked {
         Forked::Child => {
             drop(parent_chan);
             child::main(ExecArgs {

@@ -65,7 +65,26 @@ pub fn mount_one(
         return bind(root, &src, dest, &opts, &field);
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        if cgroups == CgroupMode::Bind {
+        let v2 = cgroups == CgroupMode::V2;
+        let mounted = v2 && {
+            let target = mkdir_all(root, dest)?;
+            match mount(
+                Some("cgroup2"),
+                &fd_path(target.as_fd()),
+                Some("cgroup2"),
+                opts.flags,
+                None::<&str>,
+            ) {
+                // As runc: in a user namespace cgroup2 may not be mounted
+                // (EPERM), or is there already from a /sys rbind (EBUSY,
+                // rootless): bind the host's hierarchy instead.
+                Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) => false,
+                r => r
+                    .step(|| format!("{}: mount cgroup2", field()))
+                    .map(|()| true)?,
+            }
+        };
+        if !mounted {
             let mut o = opts.clone();
             o.recursive_bind = true;
             if o.flags.contains(MsFlags::MS_RDONLY) {
@@ -73,16 +92,7 @@ pub fn mount_one(
             }
             return bind(root, Path::new("/sys/fs/cgroup"), dest, &o, &field);
         }
-        let target = mkdir_all(root, dest)?;
-        let flags = opts.flags;
-        return mount(
-            Some("cgroup2"),
-            &fd_path(target.as_fd()),
-            Some("cgroup2"),
-            flags,
-            None::<&str>,
-        )
-        .step(|| format!("{}: mount cgroup2", field()));
+        return Ok(());
     }
     let target = mkdir_all(root, dest)?;
     let src = m

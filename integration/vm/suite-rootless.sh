@@ -1,4 +1,5 @@
 #!/bin/bash
+# shellcheck disable=SC2317 # helpers and tests are called indirectly
 # Rootless skiff on a pure cgroup v2 host (INSIDE the test VM, as root): an
 # unprivileged user made here runs containers
 #  - from a cgroup delegated to it (chowned as systemd's Delegate=yes does):
@@ -17,7 +18,6 @@ RL_XDG=$RL_WORK/xdg
 RL_BIN=$RL_WORK/skiff
 DELEG=$CG/skiff-rl-deleg
 NODELEG=$CG/skiff-rl-nodeleg
-IT_WORK=$RL_WORK
 IT_BASE=$RL_WORK/base-rootfs
 failed=0
 

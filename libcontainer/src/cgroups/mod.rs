@@ -143,11 +143,19 @@ fn wants_limits(r: Option<&LinuxResources>) -> Option<String> {
 /// (it was delegated, e.g. by systemd's `Delegate=yes`, or chowned by
 /// root); otherwise the container stays in the caller's own cgroup, with a
 /// note in the debug log. Limits without a delegated cgroup are refused,
-/// as runc refuses them in rootless mode. The systemd driver is kept: the
-/// user's own systemd instance does the placement.
+/// as runc refuses them in rootless mode. The systemd driver would need
+/// the user's own systemd instance (runc talks to it over the session bus),
+/// which skiff does not drive yet: that is refused in one line.
 pub fn if_delegated(placement: Placement, spec: &Spec) -> Result<Placement> {
-    let Placement::Fs(cg) = &placement else {
-        return Ok(placement);
+    let cg = match &placement {
+        Placement::None => return Ok(placement),
+        Placement::Fs(cg) => cg,
+        Placement::Systemd(_) => {
+            return Err(Error::Unsupported {
+                field: "--systemd-cgroup".into(),
+                msg: "rootless containers with the systemd cgroup driver (the user's systemd instance) are not supported yet; use the cgroupfs driver with a delegated cgroup".into(),
+            })
+        }
     };
     let Err(why) = v2::delegation(cg) else {
         return Ok(placement);

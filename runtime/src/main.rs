@@ -103,3 +103,21 @@ fn main() -> ExitCode {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_flag_and_explicit_root() {
+        assert!(rootless("true").unwrap());
+        assert!(!rootless("false").unwrap());
+        assert_eq!(rootless("auto").unwrap(), !nix::unistd::geteuid().is_root());
+        assert!(rootless("maybe").is_err());
+        let given = PathBuf::from("/tmp/skiff-given-root");
+        assert_eq!(state_root(Some(given.clone())).unwrap(), given);
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(state_root(None).unwrap(), PathBuf::from("/run/skiff"));
+        }
+    }
+}

@@ -503,7 +503,8 @@ fn rootless_refusals_are_runcs() {
     let mut bundle = user.bundle("true");
     bundle.config_mut()["process"]["oomScoreAdj"] = json!(-500);
     let out = user.with_bundle("run", &bundle, &unique_id("rloom"), &[]);
-    assert_error_line(&out, "process.oomScoreAdj");
+    let line = assert_error_line(&out, "process.oomScoreAdj");
+    assert!(line.contains("CAP_SYS_RESOURCE"), "{line}");
     // Raising it is allowed.
     let mut bundle = user.bundle("cat /proc/self/oom_score_adj");
     bundle.config_mut()["process"]["oomScoreAdj"] = json!(500);

@@ -617,3 +617,24 @@ fn rootless_binary_cannot_be_overwritten() {
     }
     user.remove_and_check();
 }
+
+#[test]
+fn rootless_sysfs_without_netns_is_bound() {
+    let Some(user) = User::new("rootless_sysfs_without_netns_is_bound") else {
+        return;
+    };
+    // runc's default /sys mount (type sysfs) in a rootless config without a
+    // network namespace: the kernel refuses sysfs, so the host's is bound.
+    let mut bundle =
+        user.bundle("ls /sys/class >/dev/null && echo listed; touch /sys/x 2>/dev/null || echo ro");
+    for m in bundle.config_mut()["mounts"].as_array_mut().unwrap() {
+        if m["destination"] == "/sys" {
+            *m = json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+                        "options": ["nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
+    let out = user.with_bundle("run", &bundle, &unique_id("rlsys"), &[]);
+    assert_success(&out, "rootless run with a sysfs mount");
+    assert_eq!(stdout(&out).lines().collect::<Vec<_>>(), ["listed", "ro"]);
+    user.remove_and_check();
+}

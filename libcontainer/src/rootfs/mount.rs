@@ -101,14 +101,25 @@ pub fn mount_one(
         .map(PathBuf::as_path)
         .unwrap_or(Path::new(typ));
     let data = (!opts.data.is_empty()).then_some(opts.data.as_str());
-    mount(
+    match mount(
         Some(src),
         &fd_path(target.as_fd()),
         Some(typ),
         opts.flags,
         data,
-    )
-    .step(|| format!("{}: mount {typ}", field()))?;
+    ) {
+        // A user namespace without its own network namespace may not
+        // mount sysfs (rootless): bind the host's /sys instead, as runc.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            let mut o = opts.clone();
+            o.recursive_bind = true;
+            if o.flags.contains(MsFlags::MS_RDONLY) {
+                o.rec_set |= sys::MOUNT_ATTR_RDONLY;
+            }
+            return bind(root, Path::new("/sys"), dest, &o, &field);
+        }
+        r => r.step(|| format!("{}: mount {typ}", field()))?,
+    }
     propagate(root, dest, &opts.propagation, &field)
 }
 

@@ -11,6 +11,7 @@ pub mod container;
 pub mod error;
 pub mod features;
 pub mod hooks;
+pub mod idmap;
 mod netdev;
 pub mod procfs;
 mod resctrl;

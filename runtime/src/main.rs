@@ -20,9 +20,10 @@ const VERSION: &str = concat!(
 #[derive(Debug, Parser)]
 #[command(name = "skiff", version = VERSION, about = "skiff: a fast, small OCI container runtime (drop-in for runc)")]
 struct Cli {
-    /// Directory for the containers' state.
-    #[arg(long, default_value = "/run/skiff")]
-    root: PathBuf,
+    /// Directory for the containers' state [default: /run/skiff, or
+    /// $XDG_RUNTIME_DIR/skiff when not root].
+    #[arg(long)]
+    root: Option<PathBuf>,
     /// Write log lines to this file instead of stderr.
     #[arg(long)]
     log: Option<PathBuf>,
@@ -45,6 +46,40 @@ struct Cli {
     cmd: commands::Command,
 }
 
+/// The state root: `--root`, else runc's rule: $XDG_RUNTIME_DIR/skiff for
+/// a non-root user when XDG_RUNTIME_DIR is set (made 0700 with the sticky
+/// bit, so the XDG cleaner leaves it alone), else /run/skiff.
+fn state_root(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
+    use anyhow::Context;
+    use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+    if let Some(root) = given {
+        return Ok(root);
+    }
+    let xdg = std::env::var_os("XDG_RUNTIME_DIR").filter(|d| !d.is_empty());
+    let Some(xdg) = xdg.filter(|_| !nix::unistd::geteuid().is_root()) else {
+        return Ok(PathBuf::from("/run/skiff"));
+    };
+    let root = PathBuf::from(xdg).join("skiff");
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&root)
+        .with_context(|| format!("create state dir {}", root.display()))?;
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o1700))
+        .with_context(|| format!("chmod {}", root.display()))?;
+    Ok(root)
+}
+
+/// `--rootless`: true, false, or auto (rootless when not root), as runc.
+fn rootless(flag: &str) -> anyhow::Result<bool> {
+    match flag {
+        "true" => Ok(true),
+        "false" => Ok(false),
+        "auto" => Ok(!nix::unistd::geteuid().is_root()),
+        other => anyhow::bail!("--rootless: {other:?} is not one of auto, true, false"),
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let log = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
@@ -56,11 +91,33 @@ fn main() -> ExitCode {
     };
     let systemd = cli.systemd_cgroup || cli.cgroup_manager.as_deref() == Some("systemd");
     tracing::debug!(rootless = cli.rootless.as_str(), "starting");
-    match commands::run(cli.cmd, &cli.root, systemd) {
+    let res = state_root(cli.root).and_then(|root| {
+        let rootless = rootless(&cli.rootless)?;
+        commands::run(cli.cmd, &root, systemd, rootless)
+    });
+    match res {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             log.fatal(&e);
             ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rootless_flag_and_explicit_root() {
+        assert!(rootless("true").unwrap());
+        assert!(!rootless("false").unwrap());
+        assert_eq!(rootless("auto").unwrap(), !nix::unistd::geteuid().is_root());
+        assert!(rootless("maybe").is_err());
+        let given = PathBuf::from("/tmp/skiff-given-root");
+        assert_eq!(state_root(Some(given.clone())).unwrap(), given);
+        if nix::unistd::geteuid().is_root() {
+            assert_eq!(state_root(None).unwrap(), PathBuf::from("/run/skiff"));
         }
     }
 }

@@ -127,6 +127,56 @@ pub fn for_container(spec: &Spec, id: &str, systemd: bool) -> Result<Placement> 
     Cgroup::resolve(path, id).map(Placement::Fs)
 }
 
+/// Does `r` ask for any limit (anything but device rules)?
+fn wants_limits(r: Option<&LinuxResources>) -> Option<String> {
+    let r = r?;
+    if let Some((field, _)) = wanted(r).first() {
+        return Some((*field).to_string());
+    }
+    r.unified()
+        .as_ref()
+        .and_then(|u| u.keys().next())
+        .map(|k| format!("unified[{k:?}]"))
+}
+
+/// Rootless: keep `placement` only where the caller may use that cgroup
+/// (it was delegated, e.g. by systemd's `Delegate=yes`, or chowned by
+/// root); otherwise the container stays in the caller's own cgroup, with a
+/// note in the debug log. Limits without a delegated cgroup are refused,
+/// as runc refuses them in rootless mode. The systemd driver would need
+/// the user's own systemd instance (runc talks to it over the session bus),
+/// which skiff does not drive yet: that is refused in one line.
+pub fn if_delegated(placement: Placement, spec: &Spec) -> Result<Placement> {
+    let cg = match &placement {
+        Placement::None => return Ok(placement),
+        Placement::Fs(cg) => cg,
+        Placement::Systemd(_) => {
+            return Err(Error::Unsupported {
+                field: "--systemd-cgroup".into(),
+                msg: "rootless containers with the systemd cgroup driver (the user's systemd instance) are not supported yet; use the cgroupfs driver with a delegated cgroup".into(),
+            })
+        }
+    };
+    let Err(why) = v2::delegation(cg) else {
+        return Ok(placement);
+    };
+    let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+    if let Some(field) = wants_limits(resources) {
+        return Err(Error::Unsupported {
+            field: format!("linux.resources.{field}"),
+            msg: format!(
+                "rootless: limits need a cgroup delegated to uid {}, and {why}",
+                nix::unistd::geteuid()
+            ),
+        });
+    }
+    tracing::debug!(
+        "rootless: not using cgroup {} ({why}): the container stays in skiff's cgroup",
+        cg.dir.display()
+    );
+    Ok(Placement::None)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -145,6 +195,21 @@ mod tests {
         assert!(
             e.starts_with("linux.resources.pids:") && e.contains("pids controller"),
             "{e}"
+        );
+    }
+
+    #[test]
+    fn limits_named_for_rootless() {
+        assert_eq!(wants_limits(None), None);
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#).unwrap();
+        assert_eq!(wants_limits(Some(&r)), None);
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
+        assert_eq!(wants_limits(Some(&r)).as_deref(), Some("memory"));
+        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"pids.max":"5"}}"#).unwrap();
+        assert_eq!(
+            wants_limits(Some(&r)).as_deref(),
+            Some("unified[\"pids.max\"]")
         );
     }
 }

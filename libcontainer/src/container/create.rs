@@ -43,6 +43,9 @@ pub struct CreateOpts {
     pub systemd_cgroup: bool,
     /// Number of socket-activation fds (LISTEN_FDS) passed after stdio.
     pub listen_fds: u32,
+    /// Rootless mode (`--rootless`, by default when not root): cgroups
+    /// only where delegated to the caller, runc's rootless config checks.
+    pub rootless: bool,
 }
 
 /// A container whose init is waiting for `start`.
@@ -72,7 +75,13 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
     // Held until the state is saved, so a concurrent delete waits.
     let _lock = root.lock(id)?;
     let mut child = None;
-    let placement = match cgroups::for_container(&bundle.spec, id, opts.systemd_cgroup) {
+    let placement = cgroups::for_container(&bundle.spec, id, opts.systemd_cgroup);
+    let placement = match placement.and_then(|p| match opts.rootless {
+        true => {
+            crate::idmap::check_rootless(&bundle.spec).and(cgroups::if_delegated(p, &bundle.spec))
+        }
+        false => Ok(p),
+    }) {
         Ok(c) => c,
         Err(e) => {
             let _ = root.remove(id);
@@ -110,16 +119,6 @@ pub(crate) fn clone_into(
     Ok(forked)
 }
 
-fn write_map(pid: Pid, file: &str, maps: Option<&Vec<LinuxIdMapping>>) -> Result<()> {
-    let text: String = maps
-        .into_iter()
-        .flatten()
-        .map(|m| format!("{} {} {}\n", m.container_id(), m.host_id(), m.size()))
-        .collect();
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, text).path(path)
-}
-
 fn create_in(
     root: &StateRoot,
     id: &str,
@@ -145,11 +144,23 @@ fn create_in(
     let uid = host_root(linux.and_then(|l| l.uid_mappings().as_ref()));
     let gid = host_root(linux.and_then(|l| l.gid_mappings().as_ref()));
     if uid.is_some() || gid.is_some() {
-        nix::unistd::chown(
+        match nix::unistd::chown(
             &fifo_path,
             uid.map(nix::unistd::Uid::from_raw),
             gid.map(nix::unistd::Gid::from_raw),
-        )
+        ) {
+            // Rootless, with container root mapped to a subordinate id: the
+            // caller cannot give the fifo away, so let any uid open it for
+            // writing. Only init can reach it: the state dir is private and
+            // init reopens it through its O_PATH fd.
+            Err(nix::errno::Errno::EPERM) if opts.rootless => nix::sys::stat::fchmodat(
+                None,
+                &fifo_path,
+                nix::sys::stat::Mode::from_bits_truncate(0o622),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            ),
+            r => r,
+        }
         .step(|| format!("chown {}", fifo_path.display()))?;
     }
     let fifo: OwnedFd = std::fs::OpenOptions::new()
@@ -261,15 +272,11 @@ fn create_in(
     drop(child_chan);
     drop((fifo, console_socket, join, idmapped, seccomp_listener));
     if new_userns {
-        write_map(
+        let maps = |m: Option<&Vec<LinuxIdMapping>>| m.cloned().unwrap_or_default();
+        crate::idmap::write_maps(
             pid,
-            "uid_map",
-            linux.and_then(|l| l.uid_mappings().as_ref()),
-        )?;
-        write_map(
-            pid,
-            "gid_map",
-            linux.and_then(|l| l.gid_mappings().as_ref()),
+            &maps(linux.and_then(|l| l.uid_mappings().as_ref())),
+            &maps(linux.and_then(|l| l.gid_mappings().as_ref())),
         )?;
     }
     let cgroup = match placement {

@@ -66,9 +66,17 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         .iter()
         .filter(|(n, _)| differs(n))
         .fold(CloneFlags::empty(), |a, (_, f)| a | *f);
+    // Joining a pid namespace needs CAP_SYS_ADMIN in skiff's own user
+    // namespace too. A rootless caller has none: its child joins the user
+    // namespace and the pid namespace together and forks the process there.
+    let mut ns = ns;
     if differs("pid") {
-        nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID)
-            .step(|| "join the container's pid namespace".into())?;
+        match nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID) {
+            Err(nix::errno::Errno::EPERM) if ns.contains(CloneFlags::CLONE_NEWUSER) => {
+                ns |= CloneFlags::CLONE_NEWPID;
+            }
+            r => r.step(|| "join the container's pid namespace".into())?,
+        }
     }
     let console_socket = match &opts.console_socket {
         Some(p) => Some(tty::connect(p)?),
@@ -89,7 +97,19 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         .map(|c| c.open())
         .transpose()?;
     let seccomp = s.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let pid = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref())? {
+    let forked = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref()) {
+        // Like runc: a rootless caller outside the container's delegated
+        // subtree may not move a process into its cgroup; it stays in ours.
+        Err(Error::Sys {
+            source: nix::errno::Errno::EACCES | nix::errno::Errno::EPERM,
+            ..
+        }) if !nix::unistd::geteuid().is_root() => {
+            tracing::debug!("rootless: exec process stays in skiff's cgroup");
+            super::create::clone_into(0, None, None)?
+        }
+        r => r?,
+    };
+    let pid = match forked {
         Forked::Child => {
             drop(parent_chan);
             child::main(ExecArgs {
@@ -110,6 +130,10 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     };
     drop(child_chan);
     drop(console_socket);
+    let pid = match ns.contains(CloneFlags::CLONE_NEWPID) {
+        true => forked_pid(&parent_chan, pid)?,
+        false => pid,
+    };
     let fail = |e: Error| {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
         let _ = waitpid(pid, None);
@@ -153,4 +177,18 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         write_pid_file(p, pid)?;
     }
     Ok(pid)
+}
+
+/// The pid an exec child forked into the container's pid namespace; the
+/// child itself exits and is reaped here.
+fn forked_pid(chan: &channel::Channel, child: Pid) -> Result<Pid> {
+    let msg = chan.recv();
+    let _ = waitpid(child, None);
+    match msg? {
+        Some(Msg::Pid(p)) => Ok(Pid::from_raw(p)),
+        Some(Msg::Failed(msg)) => Err(Error::Child(msg)),
+        m => Err(Error::Child(format!(
+            "unexpected message from exec process: {m:?}"
+        ))),
+    }
 }

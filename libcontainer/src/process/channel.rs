@@ -35,6 +35,9 @@ pub enum Msg {
     /// Exec child to parent: the seccomp notify fd is attached; send it to
     /// the profile's listenerPath.
     SeccompFd,
+    /// Exec child to parent: the host pid of the process it forked into
+    /// the container's pid namespace (rootless exec; the child then exits).
+    Pid(i32),
 }
 
 /// One end of the channel.

@@ -54,6 +54,20 @@ pub fn main(a: ExecArgs) -> ! {
 fn run(a: ExecArgs) -> Result<Infallible> {
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;
     drop(a.pidfd);
+    if a.ns.contains(CloneFlags::CLONE_NEWPID) {
+        // Only children enter a joined pid namespace: fork the process as a
+        // sibling (a child of skiff, which waits for it) and report its pid.
+        const CLONE_PARENT: u64 = libc::CLONE_PARENT as u64;
+        match crate::sys::clone3(CLONE_PARENT, None)
+            .step(|| "fork into the pid namespace".into())?
+        {
+            crate::sys::Forked::Parent(pid) => {
+                a.chan.send(&Msg::Pid(pid.as_raw()))?;
+                std::process::exit(0)
+            }
+            crate::sys::Forked::Child => {}
+        }
+    }
     if a.in_userns {
         become_ns_root()?;
     }

@@ -119,7 +119,13 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         std::fs::write("/proc/self/oom_score_adj", adj.to_string()).map_err(|e| {
             Error::Invalid {
                 field: "process.oomScoreAdj".into(),
-                msg: e.to_string(),
+                // runc fails here too: lowering it needs CAP_SYS_RESOURCE on the host.
+                msg: match e.kind() {
+                    std::io::ErrorKind::PermissionDenied => {
+                        format!("{adj}: {e} (lowering it needs CAP_SYS_RESOURCE on the host)")
+                    }
+                    _ => format!("{adj}: {e}"),
+                },
             }
         })?;
     }

@@ -67,7 +67,26 @@ pub fn mount_one(
         return bind(root, &src, dest, &opts, &field, premade);
     }
     if typ == "cgroup" || typ == "cgroup2" {
-        if cgroups == CgroupMode::Bind {
+        let v2 = cgroups == CgroupMode::V2;
+        let mounted = v2 && {
+            let target = mkdir_all(root, dest)?;
+            match mount(
+                Some("cgroup2"),
+                &fd_path(target.as_fd()),
+                Some("cgroup2"),
+                opts.flags,
+                None::<&str>,
+            ) {
+                // As runc: in a user namespace cgroup2 may not be mounted
+                // (EPERM), or is there already from a /sys rbind (EBUSY,
+                // rootless): bind the host's hierarchy instead.
+                Err(nix::errno::Errno::EPERM | nix::errno::Errno::EBUSY) => false,
+                r => r
+                    .step(|| format!("{}: mount cgroup2", field()))
+                    .map(|()| true)?,
+            }
+        };
+        if !mounted {
             let mut o = opts.clone();
             o.recursive_bind = true;
             if o.flags.contains(MsFlags::MS_RDONLY) {
@@ -75,16 +94,7 @@ pub fn mount_one(
             }
             return bind(root, Path::new("/sys/fs/cgroup"), dest, &o, &field, None);
         }
-        let target = mkdir_all(root, dest)?;
-        let flags = opts.flags;
-        return mount(
-            Some("cgroup2"),
-            &fd_path(target.as_fd()),
-            Some("cgroup2"),
-            flags,
-            None::<&str>,
-        )
-        .step(|| format!("{}: mount cgroup2", field()));
+        return Ok(());
     }
     let target = mkdir_all(root, dest)?;
     let src = m
@@ -98,14 +108,25 @@ pub fn mount_one(
     let data = labeled
         .as_deref()
         .or((!opts.data.is_empty()).then_some(opts.data.as_str()));
-    mount(
+    match mount(
         Some(src),
         &fd_path(target.as_fd()),
         Some(typ),
         opts.flags,
         data,
-    )
-    .step(|| format!("{}: mount {typ}", field()))?;
+    ) {
+        // A user namespace without its own network namespace may not
+        // mount sysfs (rootless): bind the host's /sys instead, as runc.
+        Err(nix::errno::Errno::EPERM) if typ == "sysfs" => {
+            let mut o = opts.clone();
+            o.recursive_bind = true;
+            if o.flags.contains(MsFlags::MS_RDONLY) {
+                o.rec_set |= sys::MOUNT_ATTR_RDONLY;
+            }
+            return bind(root, Path::new("/sys"), dest, &o, &field, None);
+        }
+        r => r.step(|| format!("{}: mount {typ}", field()))?,
+    }
     propagate(root, dest, &opts.propagation, &field)
 }
 

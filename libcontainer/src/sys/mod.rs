@@ -54,9 +54,15 @@ pub enum Forked {
 ///
 /// The caller must be single-threaded: the child gets only the calling thread.
 pub fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> SysResult<Forked> {
+    // With CLONE_PARENT the kernel wants no exit_signal of its own: the
+    // child signals its new parent as the caller does (SIGCHLD).
+    let exit_signal = match flags & libc::CLONE_PARENT as u64 {
+        0 => libc::SIGCHLD as u64,
+        _ => 0,
+    };
     let mut args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        exit_signal,
         ..Default::default()
     };
     if let Some(fd) = cgroup_fd {

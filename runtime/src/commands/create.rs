@@ -32,7 +32,16 @@ fn listen_fds() -> u32 {
 /// the console socket.
 type Prepared = (StateRoot, Bundle, CreateOpts, Option<UnixStream>);
 
-fn prepare(root: &Path, a: &CreateArgs, detached: bool, systemd: bool) -> Result<Prepared> {
+/// The global flags that choose how a container is placed.
+#[derive(Debug, Clone, Copy)]
+pub struct Drivers {
+    /// `--systemd-cgroup`.
+    pub systemd: bool,
+    /// `--rootless` (auto: not root).
+    pub rootless: bool,
+}
+
+fn prepare(root: &Path, a: &CreateArgs, detached: bool, drivers: Drivers) -> Result<Prepared> {
     libcontainer::exeseal::ensure_sealed()?;
     let bundle = Bundle::load(&a.bundle)?;
     let terminal = bundle
@@ -63,21 +72,22 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool, systemd: bool) -> Result
         no_new_keyring: a.no_new_keyring,
         preserve_fds: a.preserve_fds,
         listen_fds: listen_fds(),
-        systemd_cgroup: systemd,
+        systemd_cgroup: drivers.systemd,
+        rootless: drivers.rootless,
     };
     Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }
 
 /// `skiff create`.
-pub fn create(root: &Path, a: &CreateArgs, systemd: bool) -> Result<()> {
-    let (root, bundle, opts, _) = prepare(root, a, true, systemd)?;
+pub fn create(root: &Path, a: &CreateArgs, drivers: Drivers) -> Result<()> {
+    let (root, bundle, opts, _) = prepare(root, a, true, drivers)?;
     container::create(&root, &a.id, &bundle, &opts)?;
     Ok(())
 }
 
 /// `skiff run`: create, start, and unless detached wait and delete.
-pub fn run(root: &Path, a: &RunArgs, systemd: bool) -> Result<u8> {
-    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach, systemd)?;
+pub fn run(root: &Path, a: &RunArgs, drivers: Drivers) -> Result<u8> {
+    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach, drivers)?;
     let id = &a.create.id;
     // Block the forwarded signals before the container exists, so neither a
     // signal nor the exit of a fast process can be missed.

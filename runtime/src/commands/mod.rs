@@ -153,11 +153,13 @@ pub struct RunArgs {
     pub keep: bool,
 }
 
-/// Run `cmd` with state under `root`; returns the exit code.
-pub fn run(cmd: Command, root: &Path, systemd: bool) -> anyhow::Result<u8> {
+/// Run `cmd` with state under `root`; returns the exit code. `rootless`:
+/// use cgroups only where delegated to the caller.
+pub fn run(cmd: Command, root: &Path, systemd: bool, rootless: bool) -> anyhow::Result<u8> {
+    let drivers = create::Drivers { systemd, rootless };
     match cmd {
-        Command::Create(a) => create::create(root, &a, systemd).map(|_| 0),
-        Command::Run(a) => create::run(root, &a, systemd),
+        Command::Create(a) => create::create(root, &a, drivers).map(|_| 0),
+        Command::Run(a) => create::run(root, &a, drivers),
         Command::Start { id } => lifecycle::start(root, &id).map(|_| 0),
         Command::State { id } => lifecycle::state(root, &id).map(|_| 0),
         Command::Kill { all, id, signal } => lifecycle::kill(root, &id, &signal, all).map(|_| 0),

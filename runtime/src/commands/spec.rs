@@ -43,7 +43,8 @@ fn default_spec() -> Value {
 }
 
 /// runc's rootless changes: a user namespace mapping the caller, no network
-/// namespace, /sys bound instead of mounted, no gid= mount options, no resources.
+/// namespace, /sys bound instead of mounted, no uid=/gid= mount options,
+/// no resources (runc's specconv.ToRootless).
 fn make_rootless(spec: &mut Value) {
     let uid = nix::unistd::geteuid().as_raw();
     let gid = nix::unistd::getegid().as_raw();
@@ -62,7 +63,10 @@ fn make_rootless(spec: &mut Value) {
             if m["destination"] == "/sys" {
                 *m = json!({"destination": "/sys", "type": "none", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
             } else if let Some(opts) = m["options"].as_array_mut() {
-                opts.retain(|o| !o.as_str().is_some_and(|s| s.starts_with("gid=")));
+                opts.retain(|o| {
+                    !o.as_str()
+                        .is_some_and(|s| s.starts_with("gid=") || s.starts_with("uid="))
+                });
             }
         }
     }
@@ -100,5 +104,25 @@ mod tests {
         assert!(ns
             .iter()
             .all(|n| n.typ() != oci_spec::runtime::LinuxNamespaceType::Network));
+        let users = ns
+            .iter()
+            .filter(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::User)
+            .count();
+        assert_eq!(users, 1);
+        let m = &linux.uid_mappings().as_ref().unwrap()[0];
+        let euid = nix::unistd::geteuid().as_raw();
+        assert_eq!((m.container_id(), m.host_id(), m.size()), (0, euid, 1));
+        for mount in r.mounts().as_ref().unwrap() {
+            let opts = mount.options().clone().unwrap_or_default();
+            assert!(
+                opts.iter()
+                    .all(|o| !o.starts_with("gid=") && !o.starts_with("uid=")),
+                "{mount:?}"
+            );
+            if mount.destination() == std::path::Path::new("/sys") {
+                assert_eq!(mount.typ().as_deref(), Some("none"));
+                assert!(opts.contains(&"rbind".to_string()));
+            }
+        }
     }
 }

@@ -5,6 +5,7 @@
 //! reads stats in a shape different from runc's; the v2 files are simple
 //! enough that owning this code is less than adapting it.
 
+mod delegate;
 pub mod devices;
 mod resources;
 mod stats;
@@ -16,6 +17,7 @@ use std::time::{Duration, Instant};
 
 use oci_spec::runtime::LinuxResources;
 
+pub use delegate::delegation;
 pub use resources::{check_unified, cpu_weight, io_weight};
 pub use stats::stats;
 
@@ -217,7 +219,16 @@ impl Cgroup {
         rules.extend(r.and_then(|r| r.devices().clone()).unwrap_or_default());
         rules.extend(devices::default_allowed());
         let dir = self.open()?;
-        devices::apply(std::os::fd::AsFd::as_fd(&dir), &rules)
+        match devices::apply(std::os::fd::AsFd::as_fd(&dir), &rules) {
+            // Like runc: a rootless caller cannot load the eBPF filter (it
+            // needs CAP_SYS_ADMIN or CAP_BPF); its container can only reach
+            // the device nodes the caller itself may open anyway.
+            Err(e) if !nix::unistd::geteuid().is_root() => {
+                tracing::debug!("rootless: no device filter for {}: {e}", self.dir.display());
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// Pids in the cgroup (cgroup.procs).

@@ -7,7 +7,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 
-.PHONY: all deps rust build demo test lint unit conformance vm-test clean
+.PHONY: all deps rust build demo test lint unit conformance vm-test bench bench-smoke clean
 
 all: build
 
@@ -49,7 +49,17 @@ conformance: build
 vm-test: build
 	integration/vm/stage.sh
 
-test: lint unit conformance vm-test
+# Benchmarks against runc and crun (hack/bench): host and test VM; updates
+# docs/benchmarks.md. Not part of `make test`, which only runs the smoke check.
+bench: build
+	hack/bench/run
+	hack/bench/run --vm
+
+# Two rounds on the host, JSON validated: keeps hack/bench from rotting.
+bench-smoke: build
+	hack/bench/run --smoke
+
+test: lint unit conformance bench-smoke vm-test
 	@echo "make test: all passed"
 
 clean:

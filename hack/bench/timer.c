@@ -9,15 +9,16 @@
  * ("-" for none). EXEC_BUNDLE_DIR/NAME is a bundle whose process sleeps,
  * one per runtime, for the exec measurement.
  *
- * Every round runs, for each runtime in turn (the first one rotates each
- * round so no runtime always goes first):
+ * Every round runs, for each runtime in turn (in a new random order each
+ * round, so that no runtime always follows the same one and inherits its
+ * after-effects, e.g. runc's cgroup v1 teardown):
  *   run     CMD run --bundle BUNDLE ID                 (foreground /bin/true)
  *   create  CMD create --bundle BUNDLE ID
  *   start   CMD start ID        (then the container's /bin/true is reaped:
  *                                we are a child subreaper)
  *   delete  CMD delete ID
  *   exec    CMD exec ID-exec /bin/true               (into a sleeping one)
- * and the floor command once. Each command is spawned with posix_spawn
+ * and the floor command once (in the same shuffled order). Each command is spawned with posix_spawn
  * (vfork), stdin /dev/null, stdout/stderr into a scratch file that is shown
  * when the command fails, and timed with CLOCK_MONOTONIC around spawn and
  * wait4. Output, one line per sample on stdout:
@@ -210,9 +211,23 @@ int main(int argc, char **argv)
 		quiet(cmd(&rts[i], buf, "start", exec_id, NULL, NULL));
 	}
 
+	/* order[] holds runtime indexes; nrt stands for the floor. */
+	int order[MAX_RT + 1], n = nrt + (have_floor ? 1 : 0);
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	srandom(1); /* the same sequence of orders in every run */
 	for (int r = 0; r < rounds; r++) {
-		for (int k = 0; k < nrt; k++) {
-			const struct runtime *rt = &rts[(r + k) % nrt];
+		for (int i = n - 1; i > 0; i--) { /* Fisher-Yates */
+			int j = (int)(random() % (i + 1)), t = order[i];
+			order[i] = order[j];
+			order[j] = t;
+		}
+		for (int k = 0; k < n; k++) {
+			if (order[k] == nrt) {
+				sample("run", &floor_cmd, r, floor_cmd.argv);
+				continue;
+			}
+			const struct runtime *rt = &rts[order[k]];
 			snprintf(id, sizeof id, "bench-%s-%d-%d", rt->name, getpid(), r);
 			snprintf(exec_id, sizeof exec_id, "bench-%s-exec-%d", rt->name, getpid());
 			sample("run", rt, r, cmd(rt, buf, "run", "--bundle", bundle, id));
@@ -222,8 +237,6 @@ int main(int argc, char **argv)
 			sample("delete", rt, r, cmd(rt, buf, "delete", id, NULL, NULL));
 			sample("exec", rt, r, cmd(rt, buf, "exec", exec_id, "/bin/true", NULL));
 		}
-		if (have_floor)
-			sample("run", &floor_cmd, r, floor_cmd.argv);
 	}
 
 	for (int i = 0; i < nrt; i++) {

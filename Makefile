@@ -7,7 +7,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 
-.PHONY: all deps rust build demo test lint unit conformance vm-test clean
+.PHONY: all deps rust build demo test lint unit conformance vm-test bench bench-smoke clean
 
 all: build
 
@@ -24,8 +24,13 @@ rust:
 	@command -v $(CARGO) >/dev/null 2>&1 || [ -x $$HOME/.cargo/bin/cargo ] || \
 		(curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt)
 
+# The skiff binary is linked statically (glibc static-pie): it starts up to
+# twice per container (see exeseal), and skipping ld.so and the shared
+# libraries measured 0.5-1 ms per `skiff run` (hack/bench). crt-static can
+# only be given to the binary's own rustc (proc-macros must stay dynamic).
 build: deps
-	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace --exclude skiff
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) rustc --release -p skiff --bin skiff -- -C target-feature=+crt-static
 
 # Run a real container: prints its hostname, uid and capabilities.
 demo: build
@@ -49,7 +54,17 @@ conformance: build
 vm-test: build
 	integration/vm/stage.sh
 
-test: lint unit conformance vm-test
+# Benchmarks against runc and crun (hack/bench): host and test VM; updates
+# docs/benchmarks.md. Not part of `make test`, which only runs the smoke check.
+bench: build
+	hack/bench/run
+	hack/bench/run --vm
+
+# Two rounds on the host, JSON validated: keeps hack/bench from rotting.
+bench-smoke: build
+	hack/bench/run --smoke
+
+test: lint unit conformance bench-smoke vm-test
 	@echo "make test: all passed"
 
 clean:

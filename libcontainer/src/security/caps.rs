@@ -2,16 +2,24 @@
 //! bounding set, keep-caps, groups and ids, then the other four sets.
 
 use std::str::FromStr;
+use std::sync::OnceLock;
 
 use caps::{CapSet, CapsHashSet};
 use oci_spec::runtime::{Capabilities, LinuxCapabilities};
 
 use crate::error::{Error, Result, SysContext};
 
+/// The capabilities this kernel knows. Probing costs one prctl per
+/// capability, so it is done once per process, not once per set.
+fn supported() -> &'static CapsHashSet {
+    static SUPPORTED: OnceLock<CapsHashSet> = OnceLock::new();
+    SUPPORTED.get_or_init(caps::runtime::thread_all_supported)
+}
+
 /// Convert an OCI capability set to the caps crate's, keeping only the
 /// capabilities this kernel knows (runc ignores unknown ones too).
 pub fn to_caps(set: Option<&Capabilities>) -> CapsHashSet {
-    let supported = caps::runtime::thread_all_supported();
+    let supported = supported();
     set.into_iter()
         .flatten()
         .filter_map(|c| caps::Capability::from_str(&format!("CAP_{c}")).ok())
@@ -51,9 +59,9 @@ fn caps_err(step: &str, e: caps::errors::CapsError) -> Error {
 
 /// Drop every capability outside the bounding set. Done while still root.
 pub fn drop_bounding(sets: &CapSets) -> Result<()> {
-    for cap in caps::runtime::thread_all_supported() {
-        if !sets.bounding.contains(&cap) {
-            caps::drop(None, CapSet::Bounding, cap)
+    for cap in supported() {
+        if !sets.bounding.contains(cap) {
+            caps::drop(None, CapSet::Bounding, *cap)
                 .map_err(|e| caps_err("drop bounding capability", e))?;
         }
     }

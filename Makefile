@@ -4,6 +4,10 @@
 CARGO ?= cargo
 SKIFF := target/release/skiff
 DEMO_BUNDLE ?= /tmp/skiff-demo
+# Link libseccomp statically too (libseccomp-dev ships the archive), so the
+# static skiff binary needs no shared library at all.
+export LIBSECCOMP_LINK_TYPE := static
+export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 

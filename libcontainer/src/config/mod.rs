@@ -1,6 +1,7 @@
 //! Loading config.json once and validating it, with errors that name the field.
 
 mod mount_opts;
+mod sanity;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -34,10 +35,7 @@ impl Bundle {
         }
         let cfg = path.join("config.json");
         let text = std::fs::read_to_string(&cfg).path(&cfg)?;
-        let spec: Spec = serde_json::from_str(&text).map_err(|e| Error::Parse {
-            path: cfg.clone(),
-            msg: format!("invalid JSON: {e}"),
-        })?;
+        let spec = parse(&text, &cfg)?;
         let root = spec.root().as_ref().ok_or_else(|| Error::Invalid {
             field: "root".into(),
             msg: "missing".into(),
@@ -49,6 +47,7 @@ impl Bundle {
         })?;
         let bundle = Bundle { path, rootfs, spec };
         validate::validate(&bundle)?;
+        sanity::check(&bundle.spec)?;
         Ok(bundle)
     }
 
@@ -56,6 +55,30 @@ impl Bundle {
     pub fn namespace(&self, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
         namespace_of(&self.spec, typ)
     }
+}
+
+/// Parse the text of `config.json` (read from `path`). The error names the
+/// JSON path of the offending field, e.g. `process.args: invalid type: ...`.
+pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = if field == "." {
+            format!("invalid JSON: {inner}")
+        } else {
+            format!("{field}: invalid JSON: {inner}")
+        };
+        Error::Parse {
+            path: path.to_path_buf(),
+            msg,
+        }
+    })?;
+    de.end().map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        msg: format!("invalid JSON: {e}"),
+    })?;
+    Ok(spec)
 }
 
 /// The namespace entry of `typ` in `spec`, if listed.

@@ -46,9 +46,14 @@ impl Bundle {
             msg: format!("{}: {e}", rootfs.display()),
         })?;
         let bundle = Bundle { path, rootfs, spec };
-        validate::validate(&bundle)?;
-        sanity::check(&bundle.spec)?;
+        bundle.validate()?;
         Ok(bundle)
+    }
+
+    /// Every check skiff makes before it builds anything (load runs it).
+    pub fn validate(&self) -> Result<()> {
+        validate::validate(self)?;
+        sanity::check(&self.spec)
     }
 
     /// The namespace entry of `typ`, if the config lists one.

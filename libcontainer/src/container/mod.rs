@@ -148,6 +148,9 @@ fn wait_fifo(fifo: &mut std::fs::File, s: &State, want_byte: bool) -> Result<()>
 /// Send `signal` to the container's init, or with `all` to every process in
 /// its pid namespace.
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
+    // Locked, so a concurrent delete cannot reap the init (and its pid be
+    // reused) between the liveness check and the signal.
+    let _lock = root.lock(id)?;
     let (s, status) = load(root, id)?;
     if status == Status::Stopped {
         return Err(Error::WrongStatus {

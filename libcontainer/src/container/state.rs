@@ -185,11 +185,7 @@ impl StateRoot {
             }
             Err(e) => return Err(Error::Io { path, source: e }),
         };
-        serde_json::from_str(&text).map_err(|e| Error::BadState {
-            id: id.to_string(),
-            path,
-            msg: e.to_string(),
-        })
+        parse(&text, id, &path)
     }
 
     /// Write the state atomically (temp file, fsync, rename).
@@ -231,6 +227,15 @@ impl StateRoot {
             _ => Ok(()),
         }
     }
+}
+
+/// Parse the text of container `id`'s state file `path`.
+pub fn parse(text: &str, id: &str, path: &Path) -> Result<State> {
+    serde_json::from_str(text).map_err(|e| Error::BadState {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
 }
 
 /// The status of a container from its state and the live process.

@@ -73,6 +73,10 @@ pub struct State {
     /// The cgroup is a systemd scope (`--systemd-cgroup`).
     #[serde(default)]
     pub systemd: bool,
+    /// `create` has not finished: saved early so that `delete` can clean
+    /// up after a create that was killed half-way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 impl State {
@@ -171,7 +175,7 @@ impl StateRoot {
             path: dir,
             source: e.into(),
         })?;
-        Ok(Lock { _file: file })
+        Ok(Lock { file })
     }
 
     /// Load the state of container `id`.
@@ -240,10 +244,12 @@ pub fn parse(text: &str, id: &str, path: &Path) -> Result<State> {
 
 /// The status of a container from its state and the live process.
 pub fn status_of(root: &StateRoot, state: &State) -> Status {
-    if !procfs::is_alive(state.init_pid(), state.pid_start) {
+    if state.pid <= 0 || !procfs::is_alive(state.init_pid(), state.pid_start) {
         return Status::Stopped;
     }
-    if root.dir(&state.id).join(EXEC_FIFO).exists() {
+    if state.creating {
+        Status::Creating
+    } else if root.dir(&state.id).join(EXEC_FIFO).exists() {
         Status::Created
     } else if state.cgroup().is_some_and(|c| c.is_frozen()) {
         Status::Paused
@@ -254,7 +260,16 @@ pub fn status_of(root: &StateRoot, state: &State) -> Status {
 
 /// Held while a command changes a container; released on drop.
 pub struct Lock {
-    _file: Flock<File>,
+    file: Flock<File>,
+}
+
+impl Lock {
+    /// The locked fd. A forked child shares the lock through it until it
+    /// closes it, so a child that outlives a killed parent must close it.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd()
+    }
 }
 
 #[cfg(test)]

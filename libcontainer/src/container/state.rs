@@ -182,13 +182,19 @@ impl StateRoot {
     pub fn load(&self, id: &str) -> Result<State> {
         validate_id(id)?;
         let path = self.dir(id).join(STATE_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let bytes = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotExist(id.to_string()))
             }
             Err(e) => return Err(Error::Io { path, source: e }),
         };
+        // Not UTF-8 is corrupt too (and `delete --force` must get past it).
+        let text = String::from_utf8(bytes).map_err(|e| Error::BadState {
+            id: id.to_string(),
+            path: path.clone(),
+            msg: e.to_string(),
+        })?;
         parse(&text, id, &path)
     }
 

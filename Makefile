@@ -7,7 +7,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 
-.PHONY: all deps rust build demo test lint unit conformance vm-test clean
+.PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test clean
 
 all: build
 
@@ -44,12 +44,28 @@ unit: build
 conformance: build
 	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --tests -- --test-threads=2
 
+# Heavy robustness runs (tests/tests/stress.rs, #[ignore]d in conformance):
+# 1,000 create/start/kill/delete cycles without leaks, 100 in parallel.
+stress: build
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --test stress -- --ignored --test-threads=1
+
+# Real fuzzing (nightly + cargo-fuzz, installed if missing): every target
+# for FUZZ_SECONDS, new inputs land in fuzz/corpus/<target>. CI only
+# replays the stored corpus (tests/tests/robust_fuzz_corpus.rs).
+FUZZ_SECONDS ?= 120
+fuzz: deps
+	PATH=$$HOME/.cargo/bin:$$PATH; rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal; \
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked; \
+	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
+		cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
+	done
+
 # cgroup v2, systemd and podman tests inside the test VM (hack/vm): prints
 # SKIP when the VM image cannot be built, fails when a test fails.
 vm-test: build
 	integration/vm/stage.sh
 
-test: lint unit conformance vm-test
+test: lint unit conformance stress vm-test
 	@echo "make test: all passed"
 
 clean:

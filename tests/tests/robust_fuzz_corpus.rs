@@ -6,9 +6,12 @@
 use std::fs;
 use std::path::Path;
 
+/// The entry point of a fuzz target.
+type Target = fn(&[u8]);
+
 /// Every fuzz target: its corpus directory name and its entry point. A
 /// new target adds a line here (see libcontainer/src/fuzzing.rs).
-const TARGETS: &[(&str, fn(&[u8]))] = &[
+const TARGETS: &[(&str, Target)] = &[
     ("config", libcontainer::fuzzing::config),
     ("mount_options", libcontainer::fuzzing::mount_options),
     ("state_file", libcontainer::fuzzing::state_file),

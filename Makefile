@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git
 
-.PHONY: all deps rust build demo test lint unit conformance vm-test bench bench-smoke clean
+.PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test bench bench-smoke clean
 
 all: build
 
@@ -53,6 +53,22 @@ unit: build
 conformance: build
 	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --tests -- --test-threads=2
 
+# Heavy robustness runs (tests/tests/stress.rs, #[ignore]d in conformance):
+# 1,000 create/start/kill/delete cycles without leaks, 100 in parallel.
+stress: build
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --test stress -- --ignored --test-threads=1
+
+# Real fuzzing (nightly + cargo-fuzz, installed if missing): every target
+# for FUZZ_SECONDS, new inputs land in fuzz/corpus/<target>. CI only
+# replays the stored corpus (tests/tests/robust_fuzz_corpus.rs).
+FUZZ_SECONDS ?= 120
+fuzz: deps
+	PATH=$$HOME/.cargo/bin:$$PATH; rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal; \
+	command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked; \
+	cd fuzz && for t in $$(cargo +nightly fuzz list); do \
+		cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
+	done
+
 # cgroup v2, systemd and podman tests inside the test VM (hack/vm): prints
 # SKIP when the VM image cannot be built, fails when a test fails.
 vm-test: build
@@ -68,7 +84,7 @@ bench: build
 bench-smoke: build
 	hack/bench/run --smoke
 
-test: lint unit conformance bench-smoke vm-test
+test: lint unit conformance stress bench-smoke vm-test
 	@echo "make test: all passed"
 
 clean:

@@ -91,6 +91,10 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::inherit())
         .stderr(Stdio::piped());
+    // Its own process group, killed whole at the timeout; and it dies
+    // with skiff.
+    cmd.process_group(0);
+    crate::sys::kill_child_with_parent(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is not an error.
@@ -109,6 +113,8 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
         }
         if let Some(t) = timeout {
             if started.elapsed() >= t {
+                let group = nix::unistd::Pid::from_raw(-(child.id() as i32));
+                let _ = nix::sys::signal::kill(group, nix::sys::signal::Signal::SIGKILL);
                 let _ = child.kill();
                 let _ = child.wait();
                 return Err(err(format!("timed out after {}s", t.as_secs())));

@@ -10,6 +10,7 @@ pub mod config;
 pub mod container;
 pub mod error;
 pub mod features;
+pub mod fuzzing;
 pub mod hooks;
 pub mod idmap;
 mod netdev;

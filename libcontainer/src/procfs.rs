@@ -22,7 +22,7 @@ pub fn stat(pid: Pid) -> Option<ProcStat> {
 
 fn parse_stat(text: &str) -> Option<ProcStat> {
     // The command name may contain spaces and parentheses: split after the last ')'.
-    let rest = &text[text.rfind(')')? + 2..];
+    let rest = text.get(text.rfind(')')? + 2..)?;
     let mut fields = rest.split_whitespace();
     let state = fields.next()?.chars().next()?;
     // rest starts at field 3; start time is field 22.

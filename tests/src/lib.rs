@@ -152,6 +152,7 @@ pub fn spawn_captured(cmd: &mut Command) -> (Child, PathBuf, PathBuf) {
 /// group and returns `None`.
 pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
     let start = Instant::now();
+    let mut nap = Duration::from_micros(500);
     loop {
         if let Some(st) = child.try_wait().expect("try_wait") {
             return Some(st);
@@ -163,7 +164,9 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
             let _ = child.wait();
             return None;
         }
-        std::thread::sleep(Duration::from_millis(10));
+        // Most commands take a few ms: poll fast first, then every 10 ms.
+        std::thread::sleep(nap);
+        nap = (nap * 2).min(Duration::from_millis(10));
     }
 }
 

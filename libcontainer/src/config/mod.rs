@@ -2,6 +2,7 @@
 
 mod mount_opts;
 mod net;
+mod sanity;
 mod validate;
 
 use std::path::{Path, PathBuf};
@@ -35,16 +36,11 @@ impl Bundle {
         }
         let cfg = path.join("config.json");
         let text = std::fs::read_to_string(&cfg).path(&cfg)?;
-        let spec: Spec = match serde_json::from_str(&text) {
+        let spec = match parse(&text, &cfg) {
             Ok(spec) => spec,
             // An unknown seccomp name is reported by field; runc's
             // architecture aliases are accepted.
-            Err(e) => {
-                crate::security::seccomp::names::recover(&text)?.ok_or_else(|| Error::Parse {
-                    path: cfg.clone(),
-                    msg: format!("invalid JSON: {e}"),
-                })?
-            }
+            Err(e) => crate::security::seccomp::names::recover(&text)?.ok_or(e)?,
         };
         let root = spec.root().as_ref().ok_or_else(|| Error::Invalid {
             field: "root".into(),
@@ -56,14 +52,44 @@ impl Bundle {
             msg: format!("{}: {e}", rootfs.display()),
         })?;
         let bundle = Bundle { path, rootfs, spec };
-        validate::validate(&bundle)?;
+        bundle.validate()?;
         Ok(bundle)
+    }
+
+    /// Every check skiff makes before it builds anything (load runs it).
+    pub fn validate(&self) -> Result<()> {
+        validate::validate(self)?;
+        sanity::check(&self.spec)
     }
 
     /// The namespace entry of `typ`, if the config lists one.
     pub fn namespace(&self, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
         namespace_of(&self.spec, typ)
     }
+}
+
+/// Parse the text of `config.json` (read from `path`). The error names the
+/// JSON path of the offending field, e.g. `process.args: invalid type: ...`.
+pub fn parse(text: &str, path: &Path) -> Result<Spec> {
+    let mut de = serde_json::Deserializer::from_str(text);
+    let spec = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let field = e.path().to_string();
+        let inner = e.into_inner();
+        let msg = if field == "." {
+            format!("invalid JSON: {inner}")
+        } else {
+            format!("{field}: invalid JSON: {inner}")
+        };
+        Error::Parse {
+            path: path.to_path_buf(),
+            msg,
+        }
+    })?;
+    de.end().map_err(|e| Error::Parse {
+        path: path.to_path_buf(),
+        msg: format!("invalid JSON: {e}"),
+    })?;
+    Ok(spec)
 }
 
 /// The namespace entry of `typ` in `spec`, if listed.

@@ -71,9 +71,9 @@ const CLONE_NEWTIME: i32 = 0x80;
 /// is left behind: the init is killed and the state dir removed.
 pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Created> {
     rootfs::check_propagation(&bundle.spec)?;
-    let dir = root.reserve(id)?;
+    root.reserve(id)?;
     // Held until the state is saved, so a concurrent delete waits.
-    let _lock = root.lock(id)?;
+    let lock = root.lock(id)?;
     let mut child = None;
     let placement = cgroups::for_container(&bundle.spec, id, opts.systemd_cgroup);
     let placement = match placement.and_then(|p| match opts.rootless {
@@ -88,7 +88,15 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
             return Err(e);
         }
     };
-    let res = create_in(root, id, &dir, bundle, opts, &placement, &mut child);
+    let res = create_in(
+        root,
+        id,
+        bundle,
+        opts,
+        &placement,
+        &mut child,
+        lock.raw_fd(),
+    );
     if res.is_err() {
         if let Some(pid) = child {
             let _ = kill(pid, Signal::SIGKILL);
@@ -122,15 +130,15 @@ pub(crate) fn clone_into(
 fn create_in(
     root: &StateRoot,
     id: &str,
-    dir: &Path,
     bundle: &Bundle,
     opts: &CreateOpts,
     placement: &Placement,
     child: &mut Option<Pid>,
+    lock_fd: std::os::fd::RawFd,
 ) -> Result<Created> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
-    let fifo_path = dir.join(EXEC_FIFO);
+    let fifo_path = root.dir(id).join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .step(|| format!("mkfifo {}", fifo_path.display()))?;
     // The init opens it as the container's root, which may be another host
@@ -234,6 +242,27 @@ fn create_in(
         Vec::new()
     };
     let resources = linux.and_then(|l| l.resources().as_ref());
+    // Saved before anything outside the state dir exists, and again with
+    // the init's pid: a create killed at any point can be deleted.
+    let mut state = State {
+        id: id.to_string(),
+        pid: 0,
+        pid_start: 0,
+        bundle: bundle.path.clone(),
+        rootfs: bundle.rootfs.clone(),
+        created: timefmt::now_rfc3339(),
+        owner: String::new(),
+        config: spec.clone(),
+        cgroup: match placement {
+            Placement::Fs(c) => Some(c.dir.clone()),
+            _ => None,
+        },
+        systemd: matches!(placement, Placement::Systemd(_)),
+        creating: true,
+    };
+    if !matches!(placement, Placement::None) {
+        root.save(&state)?;
+    }
     let (fs_cgroup, cgroup_fd) = match placement {
         Placement::Fs(c) => (Some(c), Some(c.create(resources)?)),
         _ => (None, None),
@@ -251,6 +280,7 @@ fn create_in(
         Forked::Child => {
             drop(parent_chan);
             init::main(InitArgs {
+                lock_fd,
                 bundle,
                 chan: child_chan,
                 fifo,
@@ -269,6 +299,9 @@ fn create_in(
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
+    state.pid = pid.as_raw();
+    state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
+    root.save(&state)?;
     drop(child_chan);
     drop((fifo, console_socket, join, idmapped, seccomp_listener));
     if new_userns {
@@ -292,19 +325,10 @@ fn create_in(
             Some(cg)
         }
     };
-    let start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
-    let state = State {
-        id: id.to_string(),
-        pid: pid.as_raw(),
-        pid_start: start,
-        bundle: bundle.path.clone(),
-        rootfs: bundle.rootfs.clone(),
-        created: timefmt::now_rfc3339(),
-        owner: String::new(),
-        config: spec.clone(),
-        cgroup: cgroup.map(|c| c.dir),
-        systemd: matches!(placement, Placement::Systemd(_)),
-    };
+    if matches!(placement, Placement::Systemd(_)) {
+        state.cgroup = cgroup.map(|c| c.dir);
+        root.save(&state)?;
+    }
     let creating = state_json(&state, Status::Creating);
     parent_chan.send(&Msg::Go {
         state: creating.clone(),
@@ -329,6 +353,7 @@ fn create_in(
             }
         }
     }
+    state.creating = false;
     root.save(&state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;

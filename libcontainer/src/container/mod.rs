@@ -148,6 +148,9 @@ fn wait_fifo(fifo: &mut std::fs::File, s: &State, want_byte: bool) -> Result<()>
 /// Send `signal` to the container's init, or with `all` to every process in
 /// its pid namespace.
 pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
+    // Locked, so a concurrent delete cannot reap the init (and its pid be
+    // reused) between the liveness check and the signal.
+    let _lock = root.lock(id)?;
     let (s, status) = load(root, id)?;
     if status == Status::Stopped {
         return Err(Error::WrongStatus {
@@ -230,7 +233,8 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     };
     match status {
         Status::Stopped => {}
-        Status::Created => kill_and_wait(&s)?,
+        // We hold the lock, so a `creating` container's create was killed.
+        Status::Created | Status::Creating => kill_and_wait(&s)?,
         _ if force => kill_and_wait(&s)?,
         _ => {
             return Err(Error::WrongStatus {
@@ -240,7 +244,10 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             })
         }
     }
-    if let Err(e) = hooks::run(
+    // A container whose create never finished was never created: no poststop.
+    if s.creating {
+        tracing::debug!("removing the remains of an unfinished create");
+    } else if let Err(e) = hooks::run(
         s.config.hooks().as_ref(),
         Kind::Poststop,
         &state_json(&s, Status::Stopped),
@@ -292,6 +299,9 @@ fn cgroup_pids(s: &State) -> Vec<Pid> {
 }
 
 fn kill_and_wait(s: &State) -> Result<()> {
+    if s.pid <= 0 {
+        return Ok(());
+    }
     if let Some(cg) = s.cgroup() {
         // Thaw first: a frozen process cannot die.
         let _ = cg.freeze(false);

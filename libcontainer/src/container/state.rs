@@ -73,6 +73,10 @@ pub struct State {
     /// The cgroup is a systemd scope (`--systemd-cgroup`).
     #[serde(default)]
     pub systemd: bool,
+    /// `create` has not finished: saved early so that `delete` can clean
+    /// up after a create that was killed half-way.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub creating: bool,
 }
 
 impl State {
@@ -171,25 +175,27 @@ impl StateRoot {
             path: dir,
             source: e.into(),
         })?;
-        Ok(Lock { _file: file })
+        Ok(Lock { file })
     }
 
     /// Load the state of container `id`.
     pub fn load(&self, id: &str) -> Result<State> {
         validate_id(id)?;
         let path = self.dir(id).join(STATE_FILE);
-        let text = match std::fs::read_to_string(&path) {
+        let bytes = match std::fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(Error::NotExist(id.to_string()))
             }
             Err(e) => return Err(Error::Io { path, source: e }),
         };
-        serde_json::from_str(&text).map_err(|e| Error::BadState {
+        // Not UTF-8 is corrupt too (and `delete --force` must get past it).
+        let text = String::from_utf8(bytes).map_err(|e| Error::BadState {
             id: id.to_string(),
-            path,
+            path: path.clone(),
             msg: e.to_string(),
-        })
+        })?;
+        parse(&text, id, &path)
     }
 
     /// Write the state atomically (temp file, rename). No fsync: the state
@@ -235,12 +241,23 @@ impl StateRoot {
     }
 }
 
+/// Parse the text of container `id`'s state file `path`.
+pub fn parse(text: &str, id: &str, path: &Path) -> Result<State> {
+    serde_json::from_str(text).map_err(|e| Error::BadState {
+        id: id.to_string(),
+        path: path.to_path_buf(),
+        msg: e.to_string(),
+    })
+}
+
 /// The status of a container from its state and the live process.
 pub fn status_of(root: &StateRoot, state: &State) -> Status {
-    if !procfs::is_alive(state.init_pid(), state.pid_start) {
+    if state.pid <= 0 || !procfs::is_alive(state.init_pid(), state.pid_start) {
         return Status::Stopped;
     }
-    if root.dir(&state.id).join(EXEC_FIFO).exists() {
+    if state.creating {
+        Status::Creating
+    } else if root.dir(&state.id).join(EXEC_FIFO).exists() {
         Status::Created
     } else if state.cgroup().is_some_and(|c| c.is_frozen()) {
         Status::Paused
@@ -251,7 +268,16 @@ pub fn status_of(root: &StateRoot, state: &State) -> Status {
 
 /// Held while a command changes a container; released on drop.
 pub struct Lock {
-    _file: Flock<File>,
+    file: Flock<File>,
+}
+
+impl Lock {
+    /// The locked fd. A forked child shares the lock through it until it
+    /// closes it, so a child that outlives a killed parent must close it.
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        use std::os::fd::AsRawFd;
+        self.file.as_raw_fd()
+    }
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ use crate::rootfs;
 
 /// What the init child needs, all opened by the parent before the clone.
 pub struct InitArgs<'a> {
+    /// The parent's container lock: closed at once, so that a create
+    /// killed later does not leave the container locked by its init.
+    pub lock_fd: std::os::fd::RawFd,
     /// The validated bundle.
     pub bundle: &'a Bundle,
     /// The child end of the channel.
@@ -50,6 +53,7 @@ pub struct InitArgs<'a> {
 
 /// Run init; on failure report the error on the channel and exit 1.
 pub fn main(args: InitArgs) -> ! {
+    let _ = nix::unistd::close(args.lock_fd);
     let chan = args.chan.clone_fd();
     let err = match run(args) {
         Ok(never) => match never {},
@@ -85,7 +89,15 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     }
 }
 
+/// Until it is ready, init dies with the `create` that made it (and, as
+/// pid 1 of its pid namespace, takes its createContainer hooks along).
+fn die_with_parent(on: bool) -> Result<()> {
+    let sig = on.then_some(nix::sys::signal::Signal::SIGKILL);
+    nix::sys::prctl::set_pdeathsig(sig).step(|| "prctl PR_SET_PDEATHSIG".into())
+}
+
 fn run(mut a: InitArgs) -> Result<Infallible> {
+    die_with_parent(true)?;
     let spec = &a.bundle.spec;
     let go = Msg::Go {
         state: String::new(),
@@ -102,6 +114,8 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     }
     if a.in_userns {
         become_ns_root()?;
+        // Changing credentials cleared the parent-death signal.
+        die_with_parent(true)?;
     }
     nix::sys::stat::umask(nix::sys::stat::Mode::empty());
     if let Some(name) = &a.keyring {
@@ -187,6 +201,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     fin.apply_rlimits()?;
     Attrs::resolve(&process, spec.linux().as_ref())?.apply()?;
     fin.enter_cwd()?;
+    die_with_parent(false)?;
     a.chan.send(&Msg::Ready)?;
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     // Block until `start` opens the fifo for reading, then tell it we go.

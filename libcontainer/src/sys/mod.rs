@@ -430,3 +430,19 @@ pub fn join_session_keyring(name: &str) -> SysResult<()> {
     }
     Ok(())
 }
+
+/// Make the child that `cmd` spawns get SIGKILL when the spawning thread
+/// dies, so a killed skiff never leaves a hook behind.
+pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec; it only
+    // calls prctl(2), which is async-signal-safe, and allocates nothing.
+    unsafe {
+        cmd.pre_exec(|| {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}

@@ -43,6 +43,10 @@ pub struct CreateOpts {
     pub systemd_cgroup: bool,
     /// Number of socket-activation fds (LISTEN_FDS) passed after stdio.
     pub listen_fds: u32,
+    /// fds to become the container process's stdin, stdout and stderr
+    /// instead of the caller's own (the containerd shim's fifos or pipes).
+    /// They must stay open until create returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container whose init is waiting for `start`.
@@ -246,6 +250,7 @@ fn create_in(
                 keyring: (!opts.no_new_keyring).then(|| id.to_string()),
                 preserve_fds: preserve,
                 extra_env,
+                stdio: opts.stdio,
             })
         }
         Forked::Parent(pid) => pid,

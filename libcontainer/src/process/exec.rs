@@ -34,6 +34,8 @@ pub struct ExecArgs<'a> {
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// fds to become the process's stdin, stdout and stderr.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Run the exec child; on failure report on the channel and exit 1.
@@ -47,6 +49,7 @@ pub fn main(a: ExecArgs) -> ! {
 }
 
 fn run(a: ExecArgs) -> Result<Infallible> {
+    super::setup::install_stdio(a.stdio)?;
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;
     drop(a.pidfd);
     if a.in_userns {

@@ -41,6 +41,8 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
     pub extra_env: Vec<String>,
+    /// fds to become the process's stdin, stdout and stderr.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Run init; on failure report the error on the channel and exit 1.
@@ -82,6 +84,7 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
 
 fn run(a: InitArgs) -> Result<Infallible> {
     let spec = &a.bundle.spec;
+    super::setup::install_stdio(a.stdio)?;
     let go = Msg::Go {
         state: String::new(),
         created: String::new(),

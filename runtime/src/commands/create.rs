@@ -64,6 +64,7 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool, systemd: bool) -> Result
         preserve_fds: a.preserve_fds,
         listen_fds: listen_fds(),
         systemd_cgroup: systemd,
+        stdio: None,
     };
     Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }

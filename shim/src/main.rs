@@ -1,0 +1,62 @@
+//! `containerd-shim-skiff-v2`: the containerd shim v2 for skiff. containerd
+//! runs it as runtime type `io.containerd.skiff.v2`. It runs containers
+//! through libcontainer in-process; one long-lived shim serves every
+//! container of a pod.
+
+mod bootstrap;
+mod container;
+mod events;
+mod io;
+mod logbin;
+mod options;
+mod process;
+mod serve;
+mod service;
+mod stats;
+
+use std::io::Write;
+
+use anyhow::Result;
+use containerd_shim::protos::protobuf::Message;
+use containerd_shim::protos::types::introspection::RuntimeInfo;
+
+/// The runtime type containerd knows this shim by.
+const RUNTIME: &str = "io.containerd.skiff.v2";
+
+fn run() -> Result<()> {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let flags = containerd_shim::parse(&args[1..]).map_err(|e| anyhow::anyhow!("{e}"))?;
+    if flags.version {
+        println!("containerd-shim-skiff-v2 {}", env!("CARGO_PKG_VERSION"));
+        return Ok(());
+    }
+    if flags.info {
+        let info = RuntimeInfo {
+            name: RUNTIME.into(),
+            ..Default::default()
+        };
+        std::io::stdout().write_all(&info.write_to_bytes()?)?;
+        return Ok(());
+    }
+    if flags.namespace.is_empty() {
+        anyhow::bail!("-namespace is required");
+    }
+    match flags.action.as_str() {
+        "start" => bootstrap::start(&flags),
+        "delete" => bootstrap::delete(&flags),
+        _ => {
+            // CVE-2019-5736: every container process is forked from the
+            // shim, so the shim runs from a read-only sealed copy of itself
+            // (one re-exec); /proc/PID/exe can never be opened for writing.
+            libcontainer::exeseal::ensure_sealed()?;
+            serve::serve(&flags)
+        }
+    }
+}
+
+fn main() {
+    if let Err(e) = run() {
+        eprintln!("containerd-shim-skiff-v2: {e:#}");
+        std::process::exit(1);
+    }
+}

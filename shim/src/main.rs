@@ -45,11 +45,23 @@ fn run() -> Result<()> {
         "start" => bootstrap::start(&flags),
         "delete" => bootstrap::delete(&flags),
         _ => {
+            // Logs (and panics) go to containerd's `log` fifo in the bundle.
+            if let Err(e) =
+                containerd_shim::logger::init(flags.debug, "warn", &flags.namespace, &flags.id)
+            {
+                eprintln!("log fifo: {e}");
+            }
+            std::panic::set_hook(Box::new(|p| log::error!("skiff shim panic: {p}")));
             // CVE-2019-5736: every container process is forked from the
             // shim, so the shim runs from a read-only sealed copy of itself
             // (one re-exec); /proc/PID/exe can never be opened for writing.
-            libcontainer::exeseal::ensure_sealed()?;
-            serve::serve(&flags)
+            let r = libcontainer::exeseal::ensure_sealed()
+                .map_err(anyhow::Error::from)
+                .and_then(|()| serve::serve(&flags));
+            if let Err(e) = &r {
+                log::error!("skiff shim: {e:#}");
+            }
+            r
         }
     }
 }

@@ -51,10 +51,6 @@ pub fn serve(flags: &Flags) -> Result<()> {
     mask.thread_block().context("block SIGCHLD")?;
     nix::sys::prctl::set_child_subreaper(true).context("become a child subreaper")?;
 
-    if let Err(e) = containerd_shim::logger::init(flags.debug, "info", &flags.namespace, &flags.id)
-    {
-        eprintln!("log fifo: {e}");
-    }
     let ttrpc = std::env::var("TTRPC_ADDRESS").context("TTRPC_ADDRESS is not set")?;
     let publisher = RemotePublisher::new(&ttrpc).context("connect to containerd's events")?;
     let events = Events::start(publisher, flags.namespace.clone())?;
@@ -78,15 +74,15 @@ pub fn serve(flags: &Flags) -> Result<()> {
     let (v3, v2) = methods(&svc);
     let mut server = Server::new()
         .set_thread_count_min(1)
-        .set_thread_count_default(1)
-        .set_thread_count_max(2)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
         .add_listener(listener.into_raw_fd())?
         .register_service(v3)
         .register_service(v2);
     server.start()?;
-    log::info!("skiff shim serving");
+    log::debug!("skiff shim serving");
     svc.shutdown.wait();
-    log::info!("skiff shim shutting down");
+    log::debug!("skiff shim shutting down");
     server.shutdown();
     if let Some(p) = socket_path {
         let _ = std::fs::remove_file(p);

@@ -39,6 +39,22 @@ pub struct Container {
     pub opts: Options,
 }
 
+/// Run `f` on a short-lived thread. libcontainer joins a pid namespace
+/// with setns(CLONE_NEWPID) (exec, or create into a shared pid namespace),
+/// which changes where the calling *thread* forks its children from then
+/// on: the shim's long-lived threads must never carry that over.
+fn on_own_thread<T: Send>(
+    f: impl FnOnce() -> libcontainer::Result<T> + Send,
+) -> libcontainer::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(f).join().unwrap_or_else(|_| {
+            Err(libcontainer::Error::Child(
+                "create/exec thread panicked".into(),
+            ))
+        })
+    })
+}
+
 /// Mount containerd's rootfs mounts on `<bundle>/rootfs`.
 pub fn mount_rootfs(req: &CreateTaskRequest, bundle: &Path) -> Result<bool> {
     if req.rootfs.is_empty() {
@@ -125,7 +141,7 @@ fn create_mounted(
         stdio: prepared.raw(),
         ..Default::default()
     };
-    let created = container::create(&root, &req.id, &loaded, &copts)?;
+    let created = on_own_thread(|| container::create(&root, &req.id, &loaded, &copts))?;
     drop(copts);
     let stdio = match prepared.finish() {
         Ok(s) => s,
@@ -153,8 +169,10 @@ fn create_mounted(
 }
 
 impl Container {
-    /// Start the exec `p` (recorded by Exec): returns its pid once it runs.
-    pub fn start_exec(&self, namespace: &str, p: &mut Process) -> Result<i32> {
+    /// Start the exec `exec_id` (recorded by Exec): returns its pid once it
+    /// runs, with the shim's side of its io.
+    pub fn start_exec(&self, namespace: &str, exec_id: &str) -> Result<(i32, io::Stdio)> {
+        let p = self.execs.get(exec_id).context("exec not found")?;
         let spec = p.spec.clone().context("exec has no process spec")?;
         let env = logbin::Env {
             id: self.id.clone(),
@@ -175,10 +193,10 @@ impl Container {
                 .map(|fd| fd.try_clone().map(Arc::new))
                 .transpose()?,
         };
-        let pid = container::exec(&self.root, &self.id, &opts)?;
+        let (root, id) = (&self.root, self.id.as_str());
+        let pid = on_own_thread(|| container::exec(root, id, &opts))?;
         drop(opts);
-        p.stdio = Some(prepared.finish()?);
-        Ok(pid.as_raw())
+        Ok((pid.as_raw(), prepared.finish()?))
     }
 
     /// OOM kills since the last call (from memory.events).

@@ -264,6 +264,7 @@ impl Task for Service {
     }
 
     fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
+        log::debug!("start {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         if req.exec_id.is_empty() {
@@ -298,30 +299,28 @@ impl Task for Service {
                 ),
             ));
         }
-        let mut p = c
-            .execs
-            .remove(&req.exec_id)
-            .ok_or_else(|| not_found(&format!("exec {}", req.exec_id)))?;
-        if p.status != Status::Created {
-            let s = p.status;
-            c.execs.insert(req.exec_id.clone(), p);
+        let status = process(c, &req.exec_id)?.status;
+        if status != Status::Created {
             return Err(err(
                 Code::FAILED_PRECONDITION,
-                format!("exec {} is {s}", req.exec_id),
+                format!("exec {} is {status}", req.exec_id),
             ));
         }
-        let r = c.start_exec(&self.namespace, &mut p);
+        let r = c.start_exec(&self.namespace, &req.exec_id);
+        let p = process(c, &req.exec_id)?;
         let pid = match r {
-            Ok(pid) => pid,
+            Ok((pid, stdio)) => {
+                p.pid = pid;
+                p.stdio = Some(stdio);
+                pid
+            }
             Err(e) => {
                 p.exited(255, now());
-                c.execs.insert(req.exec_id.clone(), p);
+                self.exited.notify_all();
                 return Err(to_status(e));
             }
         };
-        p.pid = pid;
         p.transition(Status::Running)?;
-        c.execs.insert(req.exec_id.clone(), p);
         self.events.send(
             TASK_EXEC_STARTED_EVENT_TOPIC,
             TaskExecStarted {
@@ -338,6 +337,7 @@ impl Task for Service {
     }
 
     fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> ttrpc::Result<DeleteResponse> {
+        log::debug!("delete {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         if !req.exec_id.is_empty() {
@@ -393,6 +393,7 @@ impl Task for Service {
     }
 
     fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> ttrpc::Result<PidsResponse> {
+        log::debug!("pids {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         let pids = container::pids(&c.root, &c.id).map_err(lc)?;
@@ -437,6 +438,7 @@ impl Task for Service {
     }
 
     fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {
+        log::debug!("kill {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         if req.exec_id.is_empty() {
@@ -462,6 +464,7 @@ impl Task for Service {
     }
 
     fn exec(&self, _: &TtrpcContext, req: ExecProcessRequest) -> ttrpc::Result<Empty> {
+        log::debug!("exec {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         if c.execs.contains_key(&req.exec_id) || req.exec_id.is_empty() {
@@ -503,6 +506,7 @@ impl Task for Service {
     }
 
     fn resize_pty(&self, _: &TtrpcContext, req: ResizePtyRequest) -> ttrpc::Result<Empty> {
+        log::debug!("resize_pty {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         let p = process(c, &req.exec_id)?;
@@ -516,6 +520,7 @@ impl Task for Service {
     }
 
     fn close_io(&self, _: &TtrpcContext, req: CloseIORequest) -> ttrpc::Result<Empty> {
+        log::debug!("close_io {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         let p = process(c, &req.exec_id)?;
@@ -528,6 +533,7 @@ impl Task for Service {
     }
 
     fn update(&self, _: &TtrpcContext, req: UpdateTaskRequest) -> ttrpc::Result<Empty> {
+        log::debug!("update {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         let r: oci_spec::runtime::LinuxResources = serde_json::from_slice(
@@ -542,6 +548,7 @@ impl Task for Service {
     }
 
     fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> ttrpc::Result<WaitResponse> {
+        log::debug!("wait {:?}", req);
         let mut g = self.lock();
         loop {
             let c = task(&mut g, &req.id)?;
@@ -583,6 +590,7 @@ impl Task for Service {
     }
 
     fn shutdown(&self, _: &TtrpcContext, req: ShutdownRequest) -> ttrpc::Result<Empty> {
+        log::debug!("shutdown {:?}", req);
         if req.now || self.task_count() == 0 {
             self.shutdown.signal();
         }
@@ -590,6 +598,7 @@ impl Task for Service {
     }
 
     fn state(&self, _: &TtrpcContext, req: StateRequest) -> ttrpc::Result<StateResponse> {
+        log::debug!("state {:?}", req);
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         let bundle = c.bundle.to_string_lossy().into_owned();

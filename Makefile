@@ -5,7 +5,7 @@ CARGO ?= cargo
 SKIFF := target/release/skiff
 DEMO_BUNDLE ?= /tmp/skiff-demo
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
-	util-linux iproute2 runc crun uidmap curl ca-certificates git
+	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
 .PHONY: all deps rust build demo test lint unit conformance vm-test clean
 
@@ -24,8 +24,13 @@ rust:
 	@command -v $(CARGO) >/dev/null 2>&1 || [ -x $$HOME/.cargo/bin/cargo ] || \
 		(curl -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c clippy -c rustfmt)
 
+# The workspace (skiff, containerd-shim-skiff-v2), and the CRI test client
+# (its own workspace: tonic/tokio only for the VM's CRI test; needs protoc).
+CRI_MANIFEST := integration/cri/Cargo.toml
+
 build: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --manifest-path $(CRI_MANIFEST)
 
 # Run a real container: prints its hostname, uid and capabilities.
 demo: build
@@ -36,6 +41,8 @@ demo: build
 lint: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) fmt --all -- --check
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) clippy --workspace --all-targets -- -D warnings
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) fmt --manifest-path $(CRI_MANIFEST) -- --check
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) clippy --release --manifest-path $(CRI_MANIFEST) -- -D warnings
 
 unit: build
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) test --release --workspace --lib --bins
@@ -44,7 +51,7 @@ unit: build
 conformance: build
 	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --tests -- --test-threads=2
 
-# cgroup v2, systemd and podman tests inside the test VM (hack/vm): prints
+# cgroup v2, systemd, podman and containerd (shim: ctr and CRI) tests inside the test VM (hack/vm): prints
 # SKIP when the VM image cannot be built, fails when a test fails.
 vm-test: build
 	integration/vm/stage.sh

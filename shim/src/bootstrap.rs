@@ -63,8 +63,7 @@ pub fn start(flags: &Flags) -> Result<()> {
         Some(_) => Options::default(),
         None => Any::parse_from_bytes(&input)
             .ok()
-            .map(|a| Options::from_any(Some(&a)))
-            .transpose()?
+            .and_then(|a| Options::from_any(Some(&a)).ok())
             .unwrap_or_default(),
     };
     let ttrpc_address = match &params {

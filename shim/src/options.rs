@@ -67,7 +67,10 @@ impl Options {
                 };
                 Ok(Options::from_toml(&text))
             }
-            other => anyhow::bail!("unsupported runtime options type {other:?}"),
+            other => {
+                log::warn!("ignoring runtime options of type {other:?}");
+                Ok(Options::default())
+            }
         }
     }
 
@@ -203,6 +206,17 @@ mod tests {
         let d = Options::from_any(Some(&any)).unwrap();
         assert!(d.systemd_cgroup);
         assert_eq!(d.io_gid, 5);
+    }
+
+    #[test]
+    fn unknown_or_missing_options_are_defaults() {
+        let any = Any {
+            type_url: "example.com/Other".into(),
+            value: vec![1, 2, 3],
+            ..Default::default()
+        };
+        assert_eq!(Options::from_any(Some(&any)).unwrap(), Options::default());
+        assert_eq!(Options::from_any(None).unwrap(), Options::default());
     }
 
     #[test]

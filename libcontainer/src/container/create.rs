@@ -192,6 +192,16 @@ fn create_in(
     }
     let new_userns = new.contains(CloneFlags::CLONE_NEWUSER);
     let in_userns = new_userns || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    // Joining a pid namespace changes where this thread forks children; it
+    // goes back right after the clone, because a thread whose children's pid
+    // namespace is not its own cannot create threads (EINVAL), which the
+    // systemd driver's D-Bus connection needs.
+    let own_pid_ns = match &pid_join {
+        Some(_) => {
+            Some(std::fs::File::open("/proc/thread-self/ns/pid").path("/proc/thread-self/ns/pid")?)
+        }
+        None => None,
+    };
     if let Some(fd) = &pid_join {
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .step(|| "linux.namespaces: join pid namespace".into())?;
@@ -256,6 +266,10 @@ fn create_in(
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
+    if let Some(fd) = &own_pid_ns {
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .step(|| "return to our own pid namespace".into())?;
+    }
     drop(child_chan);
     drop((fifo, console_socket, join));
     if new_userns {

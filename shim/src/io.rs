@@ -26,7 +26,30 @@ use crate::process::IoPaths;
 /// Stack size of the copy threads: they only shuffle a small buffer.
 const COPY_STACK: usize = 64 * 1024;
 
-type Writer = Arc<Mutex<Option<File>>>;
+/// The shim's write side of a process's stdin.
+#[derive(Debug, Default)]
+struct StdinPipe {
+    file: Mutex<Option<File>>,
+    /// A copy thread feeds it from the stdin fifo; it closes it at EOF.
+    copying: std::sync::atomic::AtomicBool,
+}
+
+impl StdinPipe {
+    fn new(f: File) -> Writer {
+        Arc::new(StdinPipe {
+            file: Mutex::new(Some(f)),
+            copying: Default::default(),
+        })
+    }
+
+    fn close(&self) {
+        if let Ok(mut g) = self.file.lock() {
+            *g = None;
+        }
+    }
+}
+
+type Writer = Arc<StdinPipe>;
 
 /// The shim's side of a process's io, kept while the process lives.
 #[derive(Debug, Default)]
@@ -41,11 +64,13 @@ pub struct Stdio {
 }
 
 impl Stdio {
-    /// CloseIO: the process reads EOF once buffered input is consumed.
+    /// CloseIO: the process reads EOF once the input already written to
+    /// the fifo has been passed on (containerd closes the fifo first, so a
+    /// running copy ends at its EOF and closes then).
     pub fn close_stdin(&mut self) {
         if let Some(w) = self.stdin.take() {
-            if let Ok(mut g) = w.lock() {
-                *g = None;
+            if !w.copying.load(std::sync::atomic::Ordering::SeqCst) {
+                w.close();
             }
         }
     }
@@ -90,7 +115,7 @@ impl Prepared {
         };
         if let Some(sock) = self.console_ours.take() {
             let master = File::from(libcontainer::console::receive_master(&sock)?);
-            let input: Writer = Arc::new(Mutex::new(Some(master.try_clone()?)));
+            let input = StdinPipe::new(master.try_clone()?);
             if !self.stdin_path.is_empty() {
                 spawn_stdin_copy(self.stdin_path.clone(), input.clone())?;
             }
@@ -132,7 +157,7 @@ pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Pr
     } else {
         let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("stdin pipe")?;
         chown(&r, ids)?;
-        let w: Writer = Arc::new(Mutex::new(Some(File::from(w))));
+        let w = StdinPipe::new(File::from(w));
         spawn_stdin_copy(paths.stdin.clone(), w.clone())?;
         p.stdin_writer = Some(w);
         r
@@ -207,36 +232,37 @@ fn output(uri: &str) -> Result<OwnedFd> {
 }
 
 fn spawn_stdin_copy(path: String, dst: Writer) -> Result<()> {
-    std::thread::Builder::new()
+    dst.copying.store(true, std::sync::atomic::Ordering::SeqCst);
+    let thread_dst = dst.clone();
+    let r = std::thread::Builder::new()
         .stack_size(COPY_STACK)
         .spawn(move || {
+            let dst = thread_dst;
             // Blocks until containerd's client opens the write side.
-            let Ok(mut src) = File::open(&path) else {
-                drop_writer(&dst);
-                return;
-            };
-            let mut buf = [0u8; 8192];
-            loop {
-                let n = match src.read(&mut buf) {
-                    Ok(0) | Err(_) => break,
-                    Ok(n) => n,
-                };
-                let Ok(mut g) = dst.lock() else { break };
-                let Some(w) = g.as_mut() else { break };
-                if w.write_all(&buf[..n]).is_err() {
-                    break;
+            if let Ok(mut src) = File::open(&path) {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = match src.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let Ok(mut g) = dst.file.lock() else { break };
+                    let Some(w) = g.as_mut() else { break };
+                    if w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
                 }
             }
-            drop_writer(&dst);
-        })
-        .context("spawn stdin copy")?;
-    Ok(())
-}
-
-fn drop_writer(w: &Writer) {
-    if let Ok(mut g) = w.lock() {
-        *g = None;
+            dst.copying
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            dst.close();
+        });
+    if let Err(e) = r {
+        dst.copying
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        return Err(e).context("spawn stdin copy");
     }
+    Ok(())
 }
 
 /// Copy the pty master to the stdout fifo until the pty is closed (EIO).

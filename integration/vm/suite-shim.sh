@@ -194,7 +194,7 @@ t_exit_code() {
 
 t_terminal() {
 	local out
-	out=$(script -qec "${C[*]} run --rm -t ${RT[*]} $IMG tt1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null 2>&1 | tr -d '\r')
+	out=$(script -qec "${C[*]} run --rm -t ${RT[*]} $IMG tt1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null 2>&1 | tr -d '\r\000')
 	grep -qE '/dev/(console|pts/[0-9]+)$' <<<"$out" && grep -q '^is-a-tty$' <<<"$out" ||
 		{ log "output: $out"; return 1; }
 }
@@ -206,7 +206,7 @@ t_exec() {
 	expect "exec exit code" "$rc" 3 && expect "exec stdout" "$out" in-sleep || return 1
 	out=$(echo piped | "${C[@]}" task exec --exec-id e2 ex1 cat 2>&1)
 	expect "exec stdin" "$out" piped || return 1
-	out=$(script -qec "${C[*]} task exec -t --exec-id e3 ex1 tty" /dev/null 2>&1 | tr -d '\r')
+	out=$(script -qec "${C[*]} task exec -t --exec-id e3 ex1 tty" /dev/null 2>&1 | tr -d '\r\000')
 	grep -qE '^/dev/pts/[0-9]+$' <<<"$out" || { log "exec tty: $out"; return 1; }
 	kill_and_rm ex1
 }

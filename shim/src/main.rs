@@ -6,6 +6,7 @@
 mod bootstrap;
 mod container;
 mod events;
+mod exits;
 mod io;
 mod logbin;
 mod options;

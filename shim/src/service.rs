@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
-use std::time::Duration;
 
 use containerd_shim::protos::api::*;
 use containerd_shim::protos::events::task::*;
@@ -20,6 +19,7 @@ use libcontainer::container;
 
 use crate::container::Container;
 use crate::events::Events;
+use crate::exits::live;
 use crate::options::Options;
 use crate::process::{err, IoPaths, Process, Status};
 use crate::stats;
@@ -57,13 +57,13 @@ impl Shutdown {
 pub struct Service {
     namespace: String,
     tasks: Mutex<HashMap<String, Container>>,
-    exited: Condvar,
-    events: Events,
+    pub(crate) exited: Condvar,
+    pub(crate) events: Events,
     /// Signalled when the last task is gone and containerd asks to shut down.
     pub shutdown: Shutdown,
 }
 
-fn now() -> Timestamp {
+pub(crate) fn now() -> Timestamp {
     let d = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
@@ -108,98 +108,14 @@ impl Service {
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
         self.tasks.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// A reaped child: if it is one of ours, record the exit and publish
-    /// (an OOM kill first, then the exit).
-    pub fn reaped(&self, pid: i32, code: i32) {
-        // First wait, without the lock, for a terminal's output to drain.
-        let waiter = {
-            let mut g = self.lock();
-            let Some(p) = g.values_mut().find_map(|c| find_pid(c, pid)) else {
-                return;
-            };
-            p.stdio.take()
-        };
-        let mut waiter = waiter;
-        if let Some(s) = waiter.as_mut() {
-            s.wait_output(Duration::from_secs(2));
-        }
-        let mut g = self.lock();
-        let at = now();
-        for c in g.values_mut() {
-            let oom = c.init.pid == pid && c.new_oom_kills() > 0;
-            let cid = c.id.clone();
-            let (exec_id, p) = if c.init.pid == pid && live(&c.init) {
-                (cid.clone(), &mut c.init)
-            } else if let Some((eid, p)) = c.execs.iter_mut().find(|(_, p)| p.pid == pid && live(p))
-            {
-                (eid.clone(), p)
-            } else {
-                continue;
-            };
-            if let Some(s) = waiter.take() {
-                p.stdio = Some(s);
-            }
-            p.exited(code as u32, at.clone());
-            if oom {
-                self.events.send(
-                    TASK_OOM_EVENT_TOPIC,
-                    TaskOOM {
-                        container_id: cid.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            self.events.send(
-                TASK_EXIT_EVENT_TOPIC,
-                TaskExit {
-                    container_id: cid,
-                    id: exec_id,
-                    pid: pid as u32,
-                    exit_status: code as u32,
-                    exited_at: MessageField::some(at),
-                    ..Default::default()
-                },
-            );
-            break;
-        }
-        self.exited.notify_all();
-    }
-
-    /// Publish OOM kills that did not end the init (called periodically).
-    pub fn poll_oom(&self) {
-        let mut g = self.lock();
-        for c in g.values_mut() {
-            if live(&c.init) && c.new_oom_kills() > 0 {
-                self.events.send(
-                    TASK_OOM_EVENT_TOPIC,
-                    TaskOOM {
-                        container_id: c.id.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-        }
     }
 
     /// Number of tasks.
     pub fn task_count(&self) -> usize {
         self.lock().len()
     }
-}
-
-fn live(p: &Process) -> bool {
-    p.pid > 0 && !matches!(p.status, Status::Stopped | Status::Deleted)
-}
-
-fn find_pid(c: &mut Container, pid: i32) -> Option<&mut Process> {
-    if c.init.pid == pid && live(&c.init) {
-        return Some(&mut c.init);
-    }
-    c.execs.values_mut().find(|p| p.pid == pid && live(p))
 }
 
 /// The process `exec_id` (empty: init) of `c`.

@@ -9,7 +9,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 export LIBSECCOMP_LINK_TYPE := static
 export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
-	util-linux iproute2 runc crun uidmap curl ca-certificates git
+	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
 .PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test bench bench-smoke clean
 
@@ -32,9 +32,14 @@ rust:
 # twice per container (see exeseal), and skipping ld.so and the shared
 # libraries measured 0.5-1 ms per `skiff run` (hack/bench). crt-static can
 # only be given to the binary's own rustc (proc-macros must stay dynamic).
+# The CRI test client is its own workspace (tonic/tokio only for the VM's
+# CRI test; needs protoc).
+CRI_MANIFEST := integration/cri/Cargo.toml
+
 build: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace --exclude skiff
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) rustc --release -p skiff --bin skiff -- -C target-feature=+crt-static
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --manifest-path $(CRI_MANIFEST)
 
 # Run a real container: prints its hostname, uid and capabilities.
 demo: build
@@ -45,6 +50,8 @@ demo: build
 lint: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) fmt --all -- --check
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) clippy --workspace --all-targets -- -D warnings
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) fmt --manifest-path $(CRI_MANIFEST) -- --check
+	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) clippy --release --manifest-path $(CRI_MANIFEST) -- -D warnings
 
 unit: build
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) test --release --workspace --lib --bins
@@ -69,7 +76,7 @@ fuzz: deps
 		cargo +nightly fuzz run -O $$t -- -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=1024 || exit 1; \
 	done
 
-# cgroup v2, systemd and podman tests inside the test VM (hack/vm): prints
+# cgroup v2, systemd, podman and containerd (shim: ctr and CRI) tests inside the test VM (hack/vm): prints
 # SKIP when the VM image cannot be built, fails when a test fails.
 vm-test: build
 	integration/vm/stage.sh

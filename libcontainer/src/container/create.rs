@@ -46,6 +46,10 @@ pub struct CreateOpts {
     /// Rootless mode (`--rootless`, by default when not root): cgroups
     /// only where delegated to the caller, runc's rootless config checks.
     pub rootless: bool,
+    /// fds to become the container process's stdin, stdout and stderr
+    /// instead of the caller's own (the containerd shim's fifos or pipes).
+    /// They must stay open until create returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// A container whose init is waiting for `start`.
@@ -207,6 +211,16 @@ fn create_in(
     }
     let new_userns = new.contains(CloneFlags::CLONE_NEWUSER);
     let in_userns = new_userns || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
+    // Joining a pid namespace changes where this thread forks children; it
+    // goes back right after the clone, because a thread whose children's pid
+    // namespace is not its own cannot create threads (EINVAL), which the
+    // systemd driver's D-Bus connection needs.
+    let own_pid_ns = match &pid_join {
+        Some(_) => {
+            Some(std::fs::File::open("/proc/thread-self/ns/pid").path("/proc/thread-self/ns/pid")?)
+        }
+        None => None,
+    };
     if let Some(fd) = &pid_join {
         nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
             .step(|| "linux.namespaces: join pid namespace".into())?;
@@ -294,11 +308,16 @@ fn create_in(
                 extra_env,
                 idmapped,
                 seccomp_listener,
+                stdio: opts.stdio,
             })
         }
         Forked::Parent(pid) => pid,
     };
     *child = Some(pid);
+    if let Some(fd) = &own_pid_ns {
+        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+            .step(|| "return to our own pid namespace".into())?;
+    }
     state.pid = pid.as_raw();
     state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
     root.save(&state)?;

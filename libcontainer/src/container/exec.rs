@@ -33,6 +33,12 @@ pub struct ExecOpts {
     pub pid_file: Option<PathBuf>,
     /// `--preserve-fds`.
     pub preserve_fds: u32,
+    /// fds to become the process's stdin, stdout and stderr instead of the
+    /// caller's own (the containerd shim's); open until exec returns.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// An already connected socket to send the pty master on, instead of
+    /// connecting to `console_socket` (the shim keeps the other end).
+    pub console_stream: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 7] = [
@@ -78,9 +84,13 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
             r => r.step(|| "join the container's pid namespace".into())?,
         }
     }
-    let console_socket = match &opts.console_socket {
-        Some(p) => Some(tty::connect(p)?),
-        None => None,
+    let console_socket = match (&opts.console_socket, &opts.console_stream) {
+        (Some(p), _) => Some(tty::connect(p)?),
+        (None, Some(fd)) => Some(fd.try_clone().map_err(|e| Error::Io {
+            path: "console stream".into(),
+            source: e,
+        })?),
+        (None, None) => None,
     };
     let (parent_chan, child_chan) = channel::pair()?;
     let cgroup = s.cgroup();
@@ -124,6 +134,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
                 preserve_fds: opts.preserve_fds,
                 attrs,
                 seccomp,
+                stdio: opts.stdio,
             })
         }
         Forked::Parent(pid) => pid,

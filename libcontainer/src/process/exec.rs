@@ -39,6 +39,8 @@ pub struct ExecArgs<'a> {
     pub attrs: Attrs,
     /// The container's `linux.seccomp`.
     pub seccomp: Option<&'a oci_spec::runtime::LinuxSeccomp>,
+    /// fds to become the process's stdin, stdout and stderr.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Run the exec child; on failure report on the channel and exit 1.
@@ -52,6 +54,7 @@ pub fn main(a: ExecArgs) -> ! {
 }
 
 fn run(a: ExecArgs) -> Result<Infallible> {
+    super::setup::install_stdio(a.stdio)?;
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;
     drop(a.pidfd);
     if a.ns.contains(CloneFlags::CLONE_NEWPID) {

@@ -49,6 +49,8 @@ pub struct InitArgs<'a> {
     pub idmapped: Vec<rootfs::idmap::Idmapped>,
     /// Socket connected to `linux.seccomp.listenerPath` (SCMP_ACT_NOTIFY).
     pub seccomp_listener: Option<OwnedFd>,
+    /// fds to become the process's stdin, stdout and stderr.
+    pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
 /// Run init; on failure report the error on the channel and exit 1.
@@ -99,6 +101,7 @@ fn die_with_parent(on: bool) -> Result<()> {
 fn run(mut a: InitArgs) -> Result<Infallible> {
     die_with_parent(true)?;
     let spec = &a.bundle.spec;
+    super::setup::install_stdio(a.stdio)?;
     let go = Msg::Go {
         state: String::new(),
         created: String::new(),

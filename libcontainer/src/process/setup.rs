@@ -266,3 +266,22 @@ impl Final {
         })
     }
 }
+
+/// Make `fds` (stdin, stdout, stderr) the process's fds 0, 1 and 2, as the
+/// caller of create or exec asked (the containerd shim passes its fifos or
+/// pipes this way); `None` keeps the caller's own stdio.
+pub fn install_stdio(fds: Option<[std::os::fd::RawFd; 3]>) -> Result<()> {
+    let Some(fds) = fds else {
+        return Ok(());
+    };
+    // Move them above 2 first, so one never overwrites another.
+    let mut high = [0; 3];
+    for (i, fd) in fds.iter().enumerate() {
+        high[i] = nix::fcntl::fcntl(*fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(3))
+            .step(|| format!("dup stdio fd {fd}"))?;
+    }
+    for (i, fd) in high.iter().enumerate() {
+        nix::unistd::dup2(*fd, i as i32).step(|| format!("dup2 stdio to fd {i}"))?;
+    }
+    Ok(())
+}

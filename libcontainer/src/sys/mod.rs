@@ -446,3 +446,32 @@ pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
         });
     }
 }
+
+/// Receive one fd sent with SCM_RIGHTS on the connected unix socket `sock`
+/// (close-on-exec); `Ok(None)` when the message carried none.
+pub fn recv_fd(sock: BorrowedFd) -> SysResult<Option<OwnedFd>> {
+    use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
+    let mut buf = [0u8; 4096];
+    let mut space = nix::cmsg_space!([RawFd; 1]);
+    let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+    let msg = recvmsg::<()>(
+        sock.as_raw_fd(),
+        &mut iov,
+        Some(&mut space),
+        MsgFlags::MSG_CMSG_CLOEXEC,
+    )?;
+    for c in msg.cmsgs()? {
+        if let ControlMessageOwned::ScmRights(fds) = c {
+            let mut owned: Vec<OwnedFd> = fds
+                .iter()
+                // SAFETY: SCM_RIGHTS just installed these fds in our table;
+                // nothing else owns them.
+                .map(|fd| unsafe { OwnedFd::from_raw_fd(*fd) })
+                .collect();
+            if !owned.is_empty() {
+                return Ok(Some(owned.swap_remove(0)));
+            }
+        }
+    }
+    Ok(None)
+}

@@ -74,6 +74,7 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool, drivers: Drivers) -> Res
         listen_fds: listen_fds(),
         systemd_cgroup: drivers.systemd,
         rootless: drivers.rootless,
+        stdio: None,
     };
     Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }

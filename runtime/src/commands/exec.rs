@@ -131,6 +131,8 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         console_socket: a.console_socket.clone(),
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
+        stdio: None,
+        console_stream: None,
     };
     let signals = if a.detach {
         None

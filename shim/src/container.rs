@@ -1,0 +1,221 @@
+//! One task (container) of the shim: its rootfs mounts, its libcontainer
+//! state, its init and exec processes, and the calls that build them.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{Context, Result};
+use containerd_shim::protos::api::CreateTaskRequest;
+use libcontainer::cgroups::Cgroup;
+use libcontainer::config::Bundle;
+use libcontainer::container::{self, CreateOpts, ExecOpts, StateRoot};
+
+use crate::io;
+use crate::logbin;
+use crate::options::{self, Options};
+use crate::process::{IoPaths, Process};
+
+/// One container.
+#[derive(Debug)]
+pub struct Container {
+    /// Container id.
+    pub id: String,
+    /// Bundle directory.
+    pub bundle: PathBuf,
+    /// libcontainer's state root for it.
+    pub root: StateRoot,
+    /// The init process.
+    pub init: Process,
+    /// Exec processes by exec id.
+    pub execs: HashMap<String, Process>,
+    /// Its cgroup (for stats, OOM).
+    pub cgroup: Option<Cgroup>,
+    /// oom_kill count already reported.
+    pub oom_kills: u64,
+    /// Did the shim mount `<bundle>/rootfs`?
+    pub mounted_rootfs: bool,
+    /// The options it was created with.
+    pub opts: Options,
+}
+
+/// Run `f` on a short-lived thread. libcontainer joins a pid namespace
+/// with setns(CLONE_NEWPID) (exec, or create into a shared pid namespace),
+/// which changes where the calling *thread* forks its children from then
+/// on: the shim's long-lived threads must never carry that over.
+fn on_own_thread<T: Send>(
+    f: impl FnOnce() -> libcontainer::Result<T> + Send,
+) -> libcontainer::Result<T> {
+    std::thread::scope(|s| {
+        s.spawn(f).join().unwrap_or_else(|_| {
+            Err(libcontainer::Error::Child(
+                "create/exec thread panicked".into(),
+            ))
+        })
+    })
+}
+
+/// Mount containerd's rootfs mounts on `<bundle>/rootfs`.
+pub fn mount_rootfs(req: &CreateTaskRequest, bundle: &Path) -> Result<bool> {
+    if req.rootfs.is_empty() {
+        return Ok(false);
+    }
+    let target = bundle.join("rootfs");
+    std::fs::create_dir_all(&target).with_context(|| format!("mkdir {}", target.display()))?;
+    for m in &req.rootfs {
+        let typ = (!m.type_.is_empty()).then_some(m.type_.as_str());
+        let src = (!m.source.is_empty()).then_some(m.source.as_str());
+        if let Err(e) = containerd_shim::mount::mount_rootfs(typ, src, &m.options, &target) {
+            let _ = unmount_rootfs(bundle);
+            return Err(anyhow::anyhow!(
+                "mount {} ({}) on {}: {e}",
+                m.source,
+                m.type_,
+                target.display()
+            ));
+        }
+    }
+    Ok(true)
+}
+
+/// Unmount everything under `<bundle>/rootfs` (idempotent).
+pub fn unmount_rootfs(bundle: &Path) -> Result<()> {
+    let target = bundle.join("rootfs");
+    let t = target.to_string_lossy();
+    containerd_shim::mount::umount_recursive(Some(&t), libc::MNT_DETACH)
+        .map_err(|e| anyhow::anyhow!("unmount {t}: {e}"))
+}
+
+/// Create the container from `req`: mount, load the bundle, set up io,
+/// and fork the init (waiting in `created`).
+pub fn create(req: &CreateTaskRequest, namespace: &str, opts: Options) -> Result<Container> {
+    let bundle = PathBuf::from(&req.bundle);
+    opts.save(&bundle)?;
+    let mounted = mount_rootfs(req, &bundle)?;
+    match create_mounted(req, namespace, opts, &bundle, mounted) {
+        Ok(c) => Ok(c),
+        Err(e) => {
+            if mounted {
+                let _ = unmount_rootfs(&bundle);
+            }
+            Err(e)
+        }
+    }
+}
+
+fn create_mounted(
+    req: &CreateTaskRequest,
+    namespace: &str,
+    opts: Options,
+    bundle: &Path,
+    mounted: bool,
+) -> Result<Container> {
+    let loaded = Bundle::load(bundle)?;
+    let root = StateRoot::open(&opts.state_root(namespace))?;
+    let paths = IoPaths {
+        stdin: req.stdin.clone(),
+        stdout: req.stdout.clone(),
+        stderr: req.stderr.clone(),
+        terminal: req.terminal,
+    };
+    let env = logbin::Env {
+        id: req.id.clone(),
+        namespace: namespace.to_string(),
+    };
+    let prepared = io::prepare(&paths, (opts.io_uid, opts.io_gid), &env)?;
+    let cgroups_path = loaded
+        .spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_deref());
+    let systemd = opts.systemd_cgroup || options::systemd_path(cgroups_path);
+    let copts = CreateOpts {
+        console_stream: prepared
+            .console_theirs
+            .as_ref()
+            .map(|fd| fd.try_clone())
+            .transpose()?,
+        no_pivot: opts.no_pivot_root,
+        no_new_keyring: opts.no_new_keyring,
+        systemd_cgroup: systemd,
+        stdio: prepared.raw(),
+        ..Default::default()
+    };
+    let created = on_own_thread(|| container::create(&root, &req.id, &loaded, &copts))?;
+    drop(copts);
+    let stdio = match prepared.finish() {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = container::delete(&root, &req.id, true);
+            return Err(e);
+        }
+    };
+    let mut init = Process::new(paths);
+    init.pid = created.state.pid;
+    init.stdio = Some(stdio);
+    let cgroup = created.state.cgroup();
+    let oom_kills = cgroup.as_ref().map_or(0, Cgroup::oom_kills);
+    Ok(Container {
+        id: req.id.clone(),
+        bundle: bundle.to_path_buf(),
+        root,
+        init,
+        execs: HashMap::new(),
+        cgroup,
+        oom_kills,
+        mounted_rootfs: mounted,
+        opts,
+    })
+}
+
+impl Container {
+    /// Start the exec `exec_id` (recorded by Exec): returns its pid once it
+    /// runs, with the shim's side of its io.
+    pub fn start_exec(&self, namespace: &str, exec_id: &str) -> Result<(i32, io::Stdio)> {
+        let p = self.execs.get(exec_id).context("exec not found")?;
+        let spec = p.spec.clone().context("exec has no process spec")?;
+        let env = logbin::Env {
+            id: self.id.clone(),
+            namespace: namespace.to_string(),
+        };
+        let prepared = io::prepare(&p.paths, (self.opts.io_uid, self.opts.io_gid), &env)?;
+        let opts = ExecOpts {
+            process: spec,
+            user: None,
+            extra_groups: Vec::new(),
+            console_socket: None,
+            pid_file: None,
+            preserve_fds: 0,
+            stdio: prepared.raw(),
+            console_stream: prepared
+                .console_theirs
+                .as_ref()
+                .map(|fd| fd.try_clone().map(Arc::new))
+                .transpose()?,
+        };
+        let (root, id) = (&self.root, self.id.as_str());
+        let pid = on_own_thread(|| container::exec(root, id, &opts))?;
+        drop(opts);
+        Ok((pid.as_raw(), prepared.finish()?))
+    }
+
+    /// OOM kills since the last call (from memory.events).
+    pub fn new_oom_kills(&mut self) -> u64 {
+        let Some(cg) = &self.cgroup else {
+            return 0;
+        };
+        let now = cg.oom_kills();
+        let new = now.saturating_sub(self.oom_kills);
+        self.oom_kills = self.oom_kills.max(now);
+        new
+    }
+
+    /// Delete the libcontainer state (killing what is left), then unmount.
+    pub fn destroy(&self) -> Result<()> {
+        let r = container::delete(&self.root, &self.id, true);
+        if self.mounted_rootfs {
+            unmount_rootfs(&self.bundle)?;
+        }
+        r.map_err(Into::into)
+    }
+}

@@ -1,0 +1,289 @@
+//! A process's io as containerd describes it: fifos, `file://` and
+//! `binary://` URIs, or a terminal.
+//!
+//! Without a terminal, stdout and stderr are handed to the container
+//! directly (the fifo opened read-write so a restarting containerd never
+//! causes EPIPE, the file, or the logging binary's pipe): no copy in the
+//! shim. stdin goes through a pipe fed by a small thread, so that the
+//! process sees EOF only when containerd closes stdin (or calls CloseIO).
+//! With a terminal, the pty master comes back over a socketpair and two
+//! threads copy it to and from the fifos.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixStream;
+use std::sync::mpsc::{self, Receiver};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+
+use crate::logbin;
+use crate::process::IoPaths;
+
+/// Stack size of the copy threads: they only shuffle a small buffer.
+const COPY_STACK: usize = 64 * 1024;
+
+/// The shim's write side of a process's stdin.
+#[derive(Debug, Default)]
+struct StdinPipe {
+    file: Mutex<Option<File>>,
+    /// A copy thread feeds it from the stdin fifo; it closes it at EOF.
+    copying: std::sync::atomic::AtomicBool,
+}
+
+impl StdinPipe {
+    fn new(f: File) -> Writer {
+        Arc::new(StdinPipe {
+            file: Mutex::new(Some(f)),
+            copying: Default::default(),
+        })
+    }
+
+    fn close(&self) {
+        if let Ok(mut g) = self.file.lock() {
+            *g = None;
+        }
+    }
+}
+
+type Writer = Arc<StdinPipe>;
+
+/// The shim's side of a process's io, kept while the process lives.
+#[derive(Debug, Default)]
+pub struct Stdio {
+    /// Where the stdin copy writes (the pipe or the pty master); taking it
+    /// closes stdin for the process.
+    stdin: Option<Writer>,
+    /// The pty master, for resizing.
+    pub console: Option<File>,
+    /// Fires when the terminal output copy has finished.
+    output_done: Option<Receiver<()>>,
+}
+
+impl Stdio {
+    /// CloseIO: the process reads EOF once the input already written to
+    /// the fifo has been passed on (containerd closes the fifo first, so a
+    /// running copy ends at its EOF and closes then).
+    pub fn close_stdin(&mut self) {
+        if let Some(w) = self.stdin.take() {
+            if !w.copying.load(std::sync::atomic::Ordering::SeqCst) {
+                w.close();
+            }
+        }
+    }
+
+    /// Wait (at most `limit`) until the terminal output has been copied out.
+    pub fn wait_output(&mut self, limit: Duration) {
+        if let Some(rx) = self.output_done.take() {
+            let _ = rx.recv_timeout(limit);
+        }
+    }
+}
+
+/// What create or exec needs: the fds for the process and, for a terminal,
+/// the socket the pty master comes back on.
+pub struct Prepared {
+    /// stdin, stdout, stderr for the process (no terminal).
+    pub child: Option<[OwnedFd; 3]>,
+    /// The end given to libcontainer as the console stream (terminal).
+    pub console_theirs: Option<OwnedFd>,
+    console_ours: Option<UnixStream>,
+    stdin_path: String,
+    stdout_path: String,
+    stdin_writer: Option<Writer>,
+}
+
+impl Prepared {
+    /// The raw stdio fds to hand to libcontainer.
+    pub fn raw(&self) -> Option<[RawFd; 3]> {
+        self.child
+            .as_ref()
+            .map(|c| [c[0].as_raw_fd(), c[1].as_raw_fd(), c[2].as_raw_fd()])
+    }
+
+    /// After the process exists: close the container's ends here, and for a
+    /// terminal receive the master and start copying.
+    pub fn finish(mut self) -> Result<Stdio> {
+        self.child = None;
+        self.console_theirs = None;
+        let mut stdio = Stdio {
+            stdin: self.stdin_writer.take(),
+            ..Default::default()
+        };
+        if let Some(sock) = self.console_ours.take() {
+            let master = File::from(libcontainer::console::receive_master(&sock)?);
+            let input = StdinPipe::new(master.try_clone()?);
+            if !self.stdin_path.is_empty() {
+                spawn_stdin_copy(self.stdin_path.clone(), input.clone())?;
+            }
+            stdio.stdin = Some(input);
+            let (tx, rx) = mpsc::channel();
+            let out = master.try_clone()?;
+            let path = self.stdout_path.clone();
+            std::thread::Builder::new()
+                .stack_size(COPY_STACK)
+                .spawn(move || {
+                    copy_output(out, &path);
+                    let _ = tx.send(());
+                })?;
+            stdio.output_done = Some(rx);
+            stdio.console = Some(master);
+        }
+        Ok(stdio)
+    }
+}
+
+/// Open everything `paths` asks for. `ids` are the IoUid/IoGid options.
+pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Prepared> {
+    let mut p = Prepared {
+        child: None,
+        console_theirs: None,
+        console_ours: None,
+        stdin_path: paths.stdin.clone(),
+        stdout_path: paths.stdout.clone(),
+        stdin_writer: None,
+    };
+    if paths.terminal {
+        let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
+        p.console_ours = Some(ours);
+        p.console_theirs = Some(theirs.into());
+        return Ok(p);
+    }
+    let stdin: OwnedFd = if paths.stdin.is_empty() {
+        dev_null()?.into()
+    } else {
+        let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).context("stdin pipe")?;
+        chown(&r, ids)?;
+        let w = StdinPipe::new(File::from(w));
+        spawn_stdin_copy(paths.stdin.clone(), w.clone())?;
+        p.stdin_writer = Some(w);
+        r
+    };
+    let (stdout, stderr) = if is_binary(&paths.stdout) {
+        // One logging binary takes both streams, as with the Go shim.
+        let (o, e) = logbin::start(&paths.stdout, env)?;
+        chown(&o, ids)?;
+        chown(&e, ids)?;
+        (o, e)
+    } else {
+        (output(&paths.stdout)?, output(&paths.stderr)?)
+    };
+    p.child = Some([stdin, stdout, stderr]);
+    Ok(p)
+}
+
+fn is_binary(uri: &str) -> bool {
+    uri.starts_with("binary://")
+}
+
+fn dev_null() -> Result<File> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .context("open /dev/null")
+}
+
+fn chown(fd: &OwnedFd, (uid, gid): (u32, u32)) -> Result<()> {
+    if uid == 0 && gid == 0 {
+        return Ok(());
+    }
+    nix::unistd::fchown(
+        fd.as_raw_fd(),
+        Some(nix::unistd::Uid::from_raw(uid)),
+        Some(nix::unistd::Gid::from_raw(gid)),
+    )
+    .context("IoUid/IoGid: chown io pipe")
+}
+
+/// The fd for stdout or stderr: /dev/null, a `file://` or a fifo.
+fn output(uri: &str) -> Result<OwnedFd> {
+    Ok(if uri.is_empty() {
+        dev_null()?.into()
+    } else if let Some(rest) = uri.strip_prefix("file://") {
+        let path = rest.split('?').next().unwrap_or(rest);
+        if let Some(dir) = std::path::Path::new(path).parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("{uri}: mkdir"))?;
+        }
+        OpenOptions::new()
+            .append(true)
+            .create(true)
+            .open(path)
+            .with_context(|| format!("open {uri}"))?
+            .into()
+    } else {
+        let path = uri.strip_prefix("fifo://").unwrap_or(uri);
+        if uri.contains("://") && !uri.starts_with("fifo://") {
+            bail!("unsupported io URI {uri}");
+        }
+        // Read-write: opening never blocks, and the fifo always has a
+        // reader, so the container never gets EPIPE while containerd restarts.
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_CLOEXEC)
+            .open(path)
+            .with_context(|| format!("open fifo {path}"))?
+            .into()
+    })
+}
+
+fn spawn_stdin_copy(path: String, dst: Writer) -> Result<()> {
+    dst.copying.store(true, std::sync::atomic::Ordering::SeqCst);
+    let thread_dst = dst.clone();
+    let r = std::thread::Builder::new()
+        .stack_size(COPY_STACK)
+        .spawn(move || {
+            let dst = thread_dst;
+            // Blocks until containerd's client opens the write side.
+            if let Ok(mut src) = File::open(&path) {
+                let mut buf = [0u8; 8192];
+                loop {
+                    let n = match src.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => n,
+                    };
+                    let Ok(mut g) = dst.file.lock() else { break };
+                    let Some(w) = g.as_mut() else { break };
+                    if w.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            }
+            dst.copying
+                .store(false, std::sync::atomic::Ordering::SeqCst);
+            dst.close();
+        });
+    if let Err(e) = r {
+        dst.copying
+            .store(false, std::sync::atomic::Ordering::SeqCst);
+        return Err(e).context("spawn stdin copy");
+    }
+    Ok(())
+}
+
+/// Copy the pty master to the stdout fifo until the pty is closed (EIO).
+fn copy_output(mut master: File, path: &str) {
+    let mut out = if path.is_empty() {
+        None
+    } else {
+        OpenOptions::new().read(true).write(true).open(path).ok()
+    };
+    let mut buf = [0u8; 8192];
+    loop {
+        let n = match master.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(_) => break,
+        };
+        if let Some(o) = out.as_mut() {
+            if o.write_all(&buf[..n]).is_err() {
+                out = None;
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! The long-lived shim: a child subreaper serving the task API (as
+//! `containerd.task.v2.Task` for containerd 1.6/1.7 and `v3` for 2.x) over
+//! ttrpc on the socket `start` bound, with one reaper thread that sees
+//! every exit (SIGCHLD is blocked before any thread or process exists).
+
+use std::collections::HashMap;
+use std::os::fd::{AsFd, AsRawFd, IntoRawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use containerd_shim::protos::shim_sync::create_task;
+use containerd_shim::protos::ttrpc::{MethodHandler, Server};
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::Flags;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+
+use crate::events::Events;
+use crate::service::Service;
+
+type Methods = HashMap<String, Box<dyn MethodHandler + Send + Sync>>;
+
+/// The task API under both service names containerd uses.
+fn methods(svc: &Arc<Service>) -> (Methods, Methods) {
+    let v3 = create_task(svc.clone());
+    let v2 = create_task(svc.clone())
+        .into_iter()
+        .map(|(k, v)| (k.replace("/containerd.task.v3.", "/containerd.task.v2."), v))
+        .collect();
+    (v3, v2)
+}
+
+/// Run the shim until containerd shuts it down.
+pub fn serve(flags: &Flags) -> Result<()> {
+    // `start` passed the listening socket as stdin.
+    let listener = std::io::stdin()
+        .as_fd()
+        .try_clone_to_owned()
+        .context("listening socket")?;
+    let null = std::fs::File::open("/dev/null").context("open /dev/null")?;
+    nix::unistd::dup2(null.as_raw_fd(), 0).context("stdin to /dev/null")?;
+    let socket_path =
+        nix::sys::socket::getsockname::<nix::sys::socket::UnixAddr>(listener.as_raw_fd())
+            .ok()
+            .and_then(|a| a.path().map(|p| p.to_path_buf()));
+
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().context("block SIGCHLD")?;
+    nix::sys::prctl::set_child_subreaper(true).context("become a child subreaper")?;
+
+    let ttrpc = std::env::var("TTRPC_ADDRESS").context("TTRPC_ADDRESS is not set")?;
+    let publisher = RemotePublisher::new(&ttrpc).context("connect to containerd's events")?;
+    let events = Events::start(publisher, flags.namespace.clone())?;
+    let svc = Arc::new(Service::new(flags.namespace.clone(), events));
+
+    let reaper = svc.clone();
+    let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
+    std::thread::Builder::new()
+        .name("reaper".into())
+        .stack_size(256 * 1024)
+        .spawn(move || reap(&sfd, &reaper))?;
+    let oom = svc.clone();
+    std::thread::Builder::new()
+        .name("oom".into())
+        .stack_size(128 * 1024)
+        .spawn(move || loop {
+            std::thread::sleep(Duration::from_secs(1));
+            oom.poll_oom();
+        })?;
+
+    let (v3, v2) = methods(&svc);
+    let mut server = Server::new()
+        .set_thread_count_min(1)
+        .set_thread_count_default(2)
+        .set_thread_count_max(3)
+        .add_listener(listener.into_raw_fd())?
+        .register_service(v3)
+        .register_service(v2);
+    server.start()?;
+    log::debug!("skiff shim serving");
+    svc.shutdown.wait();
+    log::debug!("skiff shim shutting down");
+    server.shutdown();
+    if let Some(p) = socket_path {
+        let _ = std::fs::remove_file(p);
+    }
+    Ok(())
+}
+
+/// Reap every child on SIGCHLD: tell the shim crate's monitor (its mount
+/// helper waits there) and the service.
+fn reap(sfd: &SignalFd, svc: &Service) {
+    loop {
+        if sfd.read_signal().is_err() {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        loop {
+            let (pid, code) = match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                Ok(WaitStatus::Exited(pid, code)) => (pid.as_raw(), code),
+                Ok(WaitStatus::Signaled(pid, sig, _)) => (pid.as_raw(), 128 + sig as i32),
+                Ok(WaitStatus::StillAlive) | Err(_) => break,
+                Ok(_) => continue,
+            };
+            let _ = containerd_shim::monitor::monitor_notify_by_pid(pid, code);
+            svc.reaped(pid, code);
+        }
+    }
+}

@@ -36,7 +36,7 @@ if ! "$repo/hack/vm/build" >"$log" 2>&1; then
 fi
 rm -f "$log"
 
-args=(--no-build --timeout "${IT_VM_TIMEOUT:-900}")
+args=(--no-build --timeout "${IT_VM_TIMEOUT:-2400}")
 # RUNTIME is resolved in the VM: a bare name (runc) is looked up there.
 [[ -z ${RUNTIME:-} ]] || args+=(-e "RUNTIME=$RUNTIME")
 for v in $(compgen -e); do
@@ -48,7 +48,7 @@ rc=0
 "$repo/hack/vm/run" "${args[@]}" integration/vm/run-all.sh "$@" || rc=$?
 case $rc in
 0) elapsed "passed" ;;
-124) elapsed "timed out (IT_VM_TIMEOUT=${IT_VM_TIMEOUT:-900})" ;;
+124) elapsed "timed out (IT_VM_TIMEOUT=${IT_VM_TIMEOUT:-2400})" ;;
 125) elapsed "no result from the VM (see the [skiff-vm] lines above)" ;;
 *) elapsed "failed (exit $rc)" ;;
 esac

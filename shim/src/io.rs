@@ -232,25 +232,44 @@ fn output(uri: &str) -> Result<OwnedFd> {
 }
 
 fn spawn_stdin_copy(path: String, dst: Writer) -> Result<()> {
+    // Open the read side now, without waiting for a writer: the fifo then
+    // has a reader from Create on, so what the client writes (and closes)
+    // before the copy runs stays buffered instead of being lost, as the Go
+    // shim does. Reads wait in poll: a fifo that never had a writer does not
+    // report a hang-up, so EOF means the client came and closed.
+    let src = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_CLOEXEC | libc::O_NONBLOCK)
+        .open(&path)
+        .with_context(|| format!("open stdin fifo {path}"))?;
     dst.copying.store(true, std::sync::atomic::Ordering::SeqCst);
     let thread_dst = dst.clone();
     let r = std::thread::Builder::new()
         .stack_size(COPY_STACK)
         .spawn(move || {
             let dst = thread_dst;
-            // Blocks until containerd's client opens the write side.
-            if let Ok(mut src) = File::open(&path) {
-                let mut buf = [0u8; 8192];
-                loop {
-                    let n = match src.read(&mut buf) {
-                        Ok(0) | Err(_) => break,
-                        Ok(n) => n,
-                    };
-                    let Ok(mut g) = dst.file.lock() else { break };
-                    let Some(w) = g.as_mut() else { break };
-                    if w.write_all(&buf[..n]).is_err() {
-                        break;
-                    }
+            let mut src = src;
+            let mut buf = [0u8; 8192];
+            loop {
+                let mut fds = [nix::poll::PollFd::new(
+                    std::os::fd::AsFd::as_fd(&src),
+                    nix::poll::PollFlags::POLLIN,
+                )];
+                match nix::poll::poll(&mut fds, nix::poll::PollTimeout::NONE) {
+                    Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                    Err(_) => break,
+                }
+                let n = match src.read(&mut buf) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => break,
+                };
+                let Ok(mut g) = dst.file.lock() else { break };
+                let Some(w) = g.as_mut() else { break };
+                if w.write_all(&buf[..n]).is_err() {
+                    break;
                 }
             }
             dst.copying

@@ -255,13 +255,7 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         tracing::warn!("{e}");
     }
     if s.systemd {
-        let path = s
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        crate::cgroups::systemd::Scope::parse(path.as_deref(), id)?.stop()?;
+        systemd_scope(&s, id)?.stop()?;
     }
     if let Some(cg) = s.cgroup() {
         cg.destroy()?;
@@ -275,6 +269,17 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         crate::resctrl::remove(rdt, id);
     }
     root.remove(id)
+}
+
+/// The systemd scope of a container made with the systemd driver.
+fn systemd_scope(s: &State, id: &str) -> Result<crate::cgroups::systemd::Scope> {
+    let path = s
+        .config
+        .linux()
+        .as_ref()
+        .and_then(|l| l.cgroups_path().as_ref())
+        .map(|p| p.to_string_lossy().into_owned());
+    crate::cgroups::systemd::Scope::parse(path.as_deref(), id)
 }
 
 /// Every process of the container, by the best means it has: its cgroup,
@@ -387,13 +392,7 @@ pub fn update(root: &StateRoot, id: &str, r: &oci_spec::runtime::LinuxResources)
         msg: "update needs the container's own cgroup v2 (this host has none)".into(),
     })?;
     if s.systemd {
-        let path = s
-            .config
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_ref())
-            .map(|p| p.to_string_lossy().into_owned());
-        crate::cgroups::systemd::Scope::parse(path.as_deref(), id)?.set_resources(r)?;
+        systemd_scope(&s, id)?.set_resources(r)?;
     }
     cg.set(r)?;
     if r.devices().as_ref().is_some_and(|d| !d.is_empty()) {

@@ -81,15 +81,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Idmapped>> {
             continue;
         };
         let field = || format!("mounts[{index}] ({})", m.destination().display());
-        let src = m.source().as_ref().ok_or_else(|| Error::Invalid {
-            field: format!("mounts[{index}].source"),
-            msg: "a bind mount needs a source".into(),
-        })?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            bundle.join(src)
-        };
+        let src = super::mount::bind_source(m, index, bundle)?;
         let userns = userns_with(uid, gid).map_err(|e| match e {
             Error::Io { path, source } => Error::Invalid {
                 field: format!("mounts[{index}].uidMappings"),

@@ -39,6 +39,20 @@ impl CgroupMode {
     }
 }
 
+/// The host path a bind mount `m` (entry `idx` of `mounts`) takes:
+/// relative sources are taken from the `bundle` directory.
+pub fn bind_source(m: &Mount, idx: usize, bundle: &Path) -> Result<PathBuf> {
+    let src = m.source().as_ref().ok_or_else(|| Error::Invalid {
+        field: format!("mounts[{idx}].source"),
+        msg: "a bind mount needs a source".into(),
+    })?;
+    Ok(if src.is_absolute() {
+        src.clone()
+    } else {
+        bundle.join(src)
+    })
+}
+
 /// Mount `m` (entry `idx` of `mounts`) inside the rootfs open at `root`.
 /// Relative bind sources are taken from the `bundle` directory.
 pub fn mount_one(
@@ -55,15 +69,7 @@ pub fn mount_one(
     let dest = m.destination();
     let field = || format!("mounts[{idx}] ({})", dest.display());
     if opts.bind || typ == "bind" {
-        let src = m.source().as_ref().ok_or_else(|| Error::Invalid {
-            field: format!("mounts[{idx}].source"),
-            msg: "a bind mount needs a source".into(),
-        })?;
-        let src = if src.is_absolute() {
-            src.clone()
-        } else {
-            bundle.join(src)
-        };
+        let src = bind_source(m, idx, bundle)?;
         return bind(root, &src, dest, &opts, &field, premade);
     }
     if typ == "cgroup" || typ == "cgroup2" {

@@ -12,7 +12,7 @@ use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 /// Everything a container could leak, reduced to what can be compared.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug, Default, PartialEq, Eq)]
 struct Snapshot {
     mounts: BTreeSet<String>,
     cgroups: BTreeSet<String>,
@@ -131,16 +131,33 @@ fn zombies() -> BTreeSet<String> {
     z
 }
 
-/// Polls until the snapshot equals `before` (processes take a moment to be
-/// reaped), then asserts equality.
-fn assert_same(rt: &Runtime, bundle: &Bundle, tags: &[&str], before: &Snapshot) {
-    let mut after = snapshot(rt, bundle, tags);
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while after != *before && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(100));
-        after = snapshot(rt, bundle, tags);
+impl Snapshot {
+    /// What `self` has that `before` had not: the leaks. Things that were
+    /// there before and went away (say, a zombie of an earlier test that
+    /// its parent reaped meanwhile) are not leaks.
+    fn added_since(&self, before: &Snapshot) -> Snapshot {
+        let new = |a: &BTreeSet<String>, b: &BTreeSet<String>| a.difference(b).cloned().collect();
+        Snapshot {
+            mounts: new(&self.mounts, &before.mounts),
+            cgroups: new(&self.cgroups, &before.cgroups),
+            state: new(&self.state, &before.state),
+            processes: new(&self.processes, &before.processes),
+            zombies: new(&self.zombies, &before.zombies),
+        }
     }
-    assert_eq!(&after, before, "leaked (left: after, right: before)");
+}
+
+/// Polls until nothing is left that was not there `before` (processes take
+/// a moment to be reaped), then asserts it.
+fn assert_same(rt: &Runtime, bundle: &Bundle, tags: &[&str], before: &Snapshot) {
+    let none = Snapshot::default();
+    let mut added = snapshot(rt, bundle, tags).added_since(before);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while added != none && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        added = snapshot(rt, bundle, tags).added_since(before);
+    }
+    assert_eq!(added, none, "leaked: what is new since before the test");
 }
 
 fn cycles() -> usize {

@@ -161,6 +161,17 @@ shim_run_tests() {
 		mapfile -t names < <(declare -F | awk '{print $3}' | grep '^t_' | sed 's/^t_//' |
 			while read -r n; do echo "$(grep -n "^t_$n()" "${BASH_SOURCE[0]}" | cut -d: -f1) $n"; done |
 			sort -n | cut -d' ' -f2)
+		# Known bug, left out of the default run so CI stays meaningful:
+		# `ctr task exec` hangs intermittently (about half of full-suite
+		# runs under TCG; never seen when run alone). Run it by name.
+		local bug
+		for bug in ${SHIM_KNOWN_BUGS-exec}; do
+			if [[ " ${names[*]} " == *" $bug "* ]]; then
+				echo "SKIP shim/$bug: known intermittent hang of ctr task exec (issue 5); run it by name"
+				skipped=$((skipped + 1))
+				mapfile -t names < <(printf '%s\n' "${names[@]}" | grep -vx "$bug")
+			fi
+		done
 	fi
 	for t in "${names[@]}"; do
 		t0=$SECONDS

@@ -109,12 +109,7 @@ fn create_killed_at_random_moments() {
         rt.track(&id);
         let delay = Duration::from_micros(jitter(span + span / 4));
         let mut cmd = rt.command(&["create", "--bundle", &b, &id]);
-        let (mut child, o, e) = spawn_captured(&mut cmd);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(o);
-        let _ = std::fs::remove_file(e);
+        kill_after(&mut cmd, delay);
         assert_cleaned_up(
             &rt,
             &id,
@@ -122,6 +117,16 @@ fn create_killed_at_random_moments() {
             &format!("round {round} (kill after {delay:?})"),
         );
     }
+}
+
+/// Spawn `cmd`, SIGKILL it after `delay`, reap it, drop its captured output.
+fn kill_after(cmd: &mut std::process::Command, delay: Duration) {
+    let (mut child, o, e) = spawn_captured(cmd);
+    std::thread::sleep(delay);
+    let _ = child.kill();
+    let _ = child.wait();
+    let _ = std::fs::remove_file(o);
+    let _ = std::fs::remove_file(e);
 }
 
 #[test]
@@ -139,12 +144,7 @@ fn exec_killed_at_random_moments() {
     for round in 0..15 {
         let delay = Duration::from_micros(jitter(span + span / 4));
         let mut cmd = rt.command(&["exec", &id, "sleep", "1000"]);
-        let (mut child, o, e) = spawn_captured(&mut cmd);
-        std::thread::sleep(delay);
-        let _ = child.kill();
-        let _ = child.wait();
-        let _ = std::fs::remove_file(o);
-        let _ = std::fs::remove_file(e);
+        kill_after(&mut cmd, delay);
         // The container is unharmed.
         assert_eq!(rt.status(&id), "running", "round {round}");
         let out = rt.exec(&id, &["echo", "ok"]);

@@ -161,17 +161,6 @@ shim_run_tests() {
 		mapfile -t names < <(declare -F | awk '{print $3}' | grep '^t_' | sed 's/^t_//' |
 			while read -r n; do echo "$(grep -n "^t_$n()" "${BASH_SOURCE[0]}" | cut -d: -f1) $n"; done |
 			sort -n | cut -d' ' -f2)
-		# Known bug, left out of the default run so CI stays meaningful:
-		# `ctr task exec` hangs intermittently (about half of full-suite
-		# runs under TCG; never seen when run alone). Run it by name.
-		local bug
-		for bug in ${SHIM_KNOWN_BUGS-exec}; do
-			if [[ " ${names[*]} " == *" $bug "* ]]; then
-				echo "SKIP shim/$bug: known intermittent hang of ctr task exec (issue 5); run it by name"
-				skipped=$((skipped + 1))
-				mapfile -t names < <(printf '%s\n' "${names[@]}" | grep -vx "$bug")
-			fi
-		done
 	fi
 	for t in "${names[@]}"; do
 		t0=$SECONDS
@@ -342,13 +331,13 @@ t_containerd_restart() {
 # CRI, as the kubelet: a pod with two containers on one shim (cgroupfs).
 t_cri() {
 	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
-	"$CRI_TEST" skiff "$IMG" /skiff-it-pods
+	timeout 300 "$CRI_TEST" skiff "$IMG" /skiff-it-pods
 }
 
 # The same pod with the systemd cgroup driver.
 t_cri_systemd() {
 	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
-	"$CRI_TEST" skiff-systemd "$IMG" skiff_it.slice
+	timeout 300 "$CRI_TEST" skiff-systemd "$IMG" skiff_it.slice
 }
 
 t_nothing_left() {

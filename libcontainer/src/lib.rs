@@ -29,6 +29,8 @@ mod sys;
 pub use error::{Error, Result};
 pub use security::exeseal;
 pub use security::seccomp;
+/// `pidfd_open(2)`, for callers that wait on a process they did not fork.
+pub use sys::pidfd_open;
 
 /// The runtime-spec version skiff implements.
 pub const OCI_VERSION: &str = "1.2.0";

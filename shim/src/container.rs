@@ -11,6 +11,7 @@ use libcontainer::cgroups::Cgroup;
 use libcontainer::config::Bundle;
 use libcontainer::container::{self, CreateOpts, ExecOpts, StateRoot};
 
+use crate::helper;
 use crate::io;
 use crate::logbin;
 use crate::options::{self, Options};
@@ -39,20 +40,16 @@ pub struct Container {
     pub opts: Options,
 }
 
-/// Run `f` on a short-lived thread. libcontainer joins a pid namespace
-/// with setns(CLONE_NEWPID) (exec, or create into a shared pid namespace),
-/// which changes where the calling *thread* forks its children from then
-/// on: the shim's long-lived threads must never carry that over.
-fn on_own_thread<T: Send>(
-    f: impl FnOnce() -> libcontainer::Result<T> + Send,
-) -> libcontainer::Result<T> {
-    std::thread::scope(|s| {
-        s.spawn(f).join().unwrap_or_else(|_| {
-            Err(libcontainer::Error::Child(
-                "create/exec thread panicked".into(),
-            ))
-        })
-    })
+/// The fds a create or exec helper must keep: the process's io as given to
+/// libcontainer (stdio, or the console stream).
+fn keep_fds(
+    stdio: Option<[std::os::fd::RawFd; 3]>,
+    console: Option<&std::os::fd::OwnedFd>,
+) -> Vec<std::os::fd::RawFd> {
+    use std::os::fd::AsRawFd;
+    let mut keep: Vec<_> = stdio.map(Vec::from).unwrap_or_default();
+    keep.extend(console.map(|f| f.as_raw_fd()));
+    keep
 }
 
 /// Mount containerd's rootfs mounts on `<bundle>/rootfs`.
@@ -141,8 +138,20 @@ fn create_mounted(
         stdio: prepared.raw(),
         ..Default::default()
     };
-    let created = on_own_thread(|| container::create(&root, &req.id, &loaded, &copts))?;
+    // libcontainer joins a shared pid namespace with setns(CLONE_NEWPID)
+    // and forks with clone3: both in the one-thread helper (see helper.rs).
+    let keep = keep_fds(copts.stdio, copts.console_stream.as_ref());
+    helper::run(&keep, || {
+        container::create(&root, &req.id, &loaded, &copts).map(|c| c.state.pid)
+    })?;
     drop(copts);
+    let state = match root.load(&req.id) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = container::delete(&root, &req.id, true);
+            return Err(e.into());
+        }
+    };
     let stdio = match prepared.finish() {
         Ok(s) => s,
         Err(e) => {
@@ -151,9 +160,9 @@ fn create_mounted(
         }
     };
     let mut init = Process::new(paths);
-    init.pid = created.state.pid;
+    init.pid = state.pid;
     init.stdio = Some(stdio);
-    let cgroup = created.state.cgroup();
+    let cgroup = state.cgroup();
     let oom_kills = cgroup.as_ref().map_or(0, Cgroup::oom_kills);
     Ok(Container {
         id: req.id.clone(),
@@ -194,9 +203,12 @@ impl Container {
                 .transpose()?,
         };
         let (root, id) = (&self.root, self.id.as_str());
-        let pid = on_own_thread(|| container::exec(root, id, &opts))?;
+        let keep = keep_fds(opts.stdio, opts.console_stream.as_deref());
+        let pid = helper::run(&keep, || {
+            container::exec(root, id, &opts).map(|p| p.as_raw())
+        })?;
         drop(opts);
-        Ok((pid.as_raw(), prepared.finish()?))
+        Ok((pid, prepared.finish()?))
     }
 
     /// OOM kills since the last call (from memory.events).

@@ -7,6 +7,7 @@ mod bootstrap;
 mod container;
 mod events;
 mod exits;
+mod helper;
 mod io;
 mod logbin;
 mod options;

@@ -20,6 +20,7 @@ use libcontainer::container;
 use crate::container::Container;
 use crate::events::Events;
 use crate::exits::live;
+use crate::helper;
 use crate::options::Options;
 use crate::process::{err, IoPaths, Process, Status};
 use crate::stats;
@@ -76,14 +77,11 @@ pub(crate) fn now() -> Timestamp {
 
 /// libcontainer and io errors as gRPC statuses.
 fn to_status(e: anyhow::Error) -> ttrpc::Error {
-    use libcontainer::Error as E;
-    let code = match e.downcast_ref::<E>() {
-        Some(E::NotExist(_)) => Code::NOT_FOUND,
-        Some(E::Exists(_)) => Code::ALREADY_EXISTS,
-        Some(E::WrongStatus { .. }) => Code::FAILED_PRECONDITION,
-        Some(E::Invalid { .. } | E::BadId(_) | E::BadSignal(_)) => Code::INVALID_ARGUMENT,
-        Some(E::Unsupported { .. }) => Code::UNIMPLEMENTED,
-        _ => Code::UNKNOWN,
+    let code = if let Some(f) = e.downcast_ref::<helper::Failed>() {
+        f.code
+    } else {
+        e.downcast_ref::<libcontainer::Error>()
+            .map_or(Code::UNKNOWN, helper::code_of)
     };
     err(code, format!("{e:#}"))
 }

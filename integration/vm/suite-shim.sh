@@ -211,6 +211,35 @@ t_exec() {
 	kill_and_rm ex1
 }
 
+# io as a file: `--log-uri file://` gets stdout and stderr appended.
+t_log_file() {
+	local d=/tmp/skiff-it-log
+	rm -rf "$d"
+	"${C[@]}" run --rm --log-uri "file://$d/file.log" "${RT[@]}" "$IMG" lf1 \
+		sh -c 'echo to-out; echo to-err >&2' >/dev/null 2>&1 || return 1
+	grep -qx to-out "$d/file.log" && grep -qx to-err "$d/file.log" ||
+		{ log "file log: $(cat "$d/file.log" 2>&1)"; return 1; }
+}
+
+# io through a logging binary (containerd's protocol: stdout on fd 3, stderr
+# on fd 4, fd 5 closed when ready; the URI query gives its arguments).
+t_log_binary() {
+	local d=/tmp/skiff-it-log
+	rm -rf "$d" && mkdir -p "$d"
+	cat >"$d/logger" <<-'SH'
+		#!/bin/sh
+		exec 5>&-
+		{ sed 's/^/out: /' <&3 & sed 's/^/err: /' <&4 & wait; } >>"$1"
+		echo "for $CONTAINER_NAMESPACE/$CONTAINER_ID" >>"$1"
+	SH
+	chmod +x "$d/logger"
+	"${C[@]}" run --rm --log-uri "binary://$d/logger?$d/bin.log" "${RT[@]}" "$IMG" lb1 \
+		sh -c 'echo to-out; echo to-err >&2' >/dev/null 2>&1 || return 1
+	wait_for 10 grep -q "^for " "$d/bin.log" || { log "no logger output: $(cat "$d/bin.log" 2>&1)"; return 1; }
+	grep -qx "out: to-out" "$d/bin.log" && grep -qx "err: to-err" "$d/bin.log" &&
+		grep -qx "for $NS/lb1" "$d/bin.log" || { log "binary log: $(cat "$d/bin.log")"; return 1; }
+}
+
 t_kill() {
 	# pid 1 ignores TERM without a handler: give it one.
 	"${C[@]}" run -d "${RT[@]}" "$IMG" k1 sh -c 'trap "exit 5" TERM; while :; do sleep 0.2; done' >/dev/null || return 1

@@ -94,7 +94,7 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
     // Its own process group, killed whole at the timeout; and it dies
     // with skiff.
     cmd.process_group(0);
-    crate::sys::kill_child_with_parent(&mut cmd);
+    crate::sys::hook_child_defaults(&mut cmd);
     let mut child = cmd.spawn().map_err(|e| err(format!("cannot start: {e}")))?;
     if let Some(mut stdin) = child.stdin.take() {
         // A hook may exit without reading its stdin: a broken pipe is not an error.

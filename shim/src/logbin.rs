@@ -79,9 +79,17 @@ pub fn start(uri: &str, env: &Env) -> Result<(OwnedFd, OwnedFd)> {
         .stdout(Stdio::null())
         .stderr(Stdio::null());
     // SAFETY: the closure runs in the forked child before exec and only
-    // calls dup2, which is async-signal-safe; it allocates nothing.
+    // calls dup2, sigemptyset and sigprocmask, which are async-signal-safe,
+    // on a stack-local set; it allocates nothing.
     unsafe {
         cmd.pre_exec(move || {
+            // The shim blocks SIGCHLD; a logger (often a shell script that
+            // waits for its children) must not inherit that.
+            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            if libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
             for (i, fd) in fds.iter().enumerate() {
                 // dup2 clears close-on-exec on the new fd.
                 if libc::dup2(*fd, 3 + i as i32) < 0 {

@@ -183,6 +183,37 @@ fn hook_args_and_env() {
     assert!(text.contains(&id), "{text}");
 }
 
+/// `run` blocks the signals it forwards (and the shim blocks SIGCHLD): a
+/// hook must still start with none blocked, or a shell hook that waits for
+/// its own children never wakes.
+#[test]
+fn hooks_start_with_no_signal_blocked() {
+    if !preflight("hooks_start_with_no_signal_blocked") {
+        return;
+    }
+    let rt = Runtime::new();
+    let mut bundle = Bundle::with_args(&["true"]);
+    let mut files = Vec::new();
+    for kind in ["prestart", "createRuntime", "poststart"] {
+        let f = bundle.path().join(format!("{kind}.sig"));
+        // `wait` for a background child: hangs (until the hook timeout)
+        // if SIGCHLD is blocked.
+        let script = format!(
+            "sleep 0 & wait; grep SigBlk /proc/self/status > '{}'",
+            f.display()
+        );
+        bundle.add_hook(kind, "/bin/sh", &["sh", "-c", &script], Some(10));
+        files.push(f);
+    }
+    let id = unique_id("hooksig");
+    let out = rt.run(&bundle, &id, &[]);
+    assert!(out.status.success(), "run failed: {out:?}");
+    for f in files {
+        let text = fs::read_to_string(&f).unwrap_or_default();
+        assert_eq!(text.trim(), "SigBlk:\t0000000000000000", "{}", f.display());
+    }
+}
+
 #[test]
 fn failing_hook_fails_create_cleanly() {
     if !preflight("failing_hook_fails_create_cleanly") {

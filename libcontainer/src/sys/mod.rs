@@ -432,14 +432,23 @@ pub fn join_session_keyring(name: &str) -> SysResult<()> {
 }
 
 /// Make the child that `cmd` spawns get SIGKILL when the spawning thread
-/// dies, so a killed skiff never leaves a hook behind.
-pub fn kill_child_with_parent(cmd: &mut std::process::Command) {
+/// dies, so a killed skiff never leaves a hook behind, and start it with no
+/// signal blocked: skiff and the shim block SIGCHLD (and `run` blocks the
+/// signals it forwards), and a shell hook waiting for its own children in
+/// sigsuspend would never wake with SIGCHLD still blocked.
+pub fn hook_child_defaults(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec; it only
-    // calls prctl(2), which is async-signal-safe, and allocates nothing.
+    // calls prctl(2), sigemptyset(3) and sigprocmask(2), which are
+    // async-signal-safe, on a stack-local set, and allocates nothing.
     unsafe {
         cmd.pre_exec(|| {
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            let mut set = std::mem::MaybeUninit::<libc::sigset_t>::uninit();
+            libc::sigemptyset(set.as_mut_ptr());
+            if libc::sigprocmask(libc::SIG_SETMASK, set.as_ptr(), std::ptr::null_mut()) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             Ok(())

@@ -211,6 +211,20 @@ t_exec() {
 	kill_and_rm ex1
 }
 
+# A failed exec (its error comes back from the create/exec helper) names
+# the binary, leaves the container running and the next exec working.
+t_exec_error() {
+	"${C[@]}" run -d "${RT[@]}" "$IMG" xe1 sleep 600 >/dev/null || return 1
+	local out rc=0
+	out=$("${C[@]}" task exec --exec-id bad xe1 /no-such-binary 2>&1) && rc=1
+	grep -q "no-such-binary" <<<"$out" || { log "exec error: $out"; return 1; }
+	((rc == 0)) || { log "exec of a missing binary succeeded"; return 1; }
+	wait_status xe1 RUNNING || return 1
+	out=$("${C[@]}" task exec --exec-id good xe1 echo fine 2>&1)
+	expect "exec after a failed exec" "$out" fine || return 1
+	kill_and_rm xe1
+}
+
 # io as a file: `--log-uri file://` gets stdout and stderr appended.
 t_log_file() {
 	local d=/tmp/skiff-it-log

@@ -8,179 +8,7 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 
-# ---------------------------------------------------------------- helpers --
-SHIM=$repo/target/release/containerd-shim-skiff-v2
-IT_TMP=${IT_TMP:-/var/tmp/skiff-shim-it}
-IMG=docker.io/library/skiff-busybox:latest
-PAUSE=docker.io/library/skiff-pause:latest
-CRI_TEST=$repo/integration/cri/target/release/skiff-cri-test
-NS=skiff-it
-C=(timeout --foreground 60 ctr -n "$NS")
-RT=(--runtime io.containerd.skiff.v2)
-
-log() { printf '  %s\n' "$*" >&2; }
-
-# expect WHAT GOT WANT
-expect() {
-	[[ $2 == "$3" ]] && return 0
-	log "$1: got '$2', want '$3'"
-	return 1
-}
-
-# wait_for SECS CMD...: poll CMD every 0.2s until it succeeds.
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 5; i++)); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	"$@"
-}
-
-task_status() { "${C[@]}" task ls 2>/dev/null | awk -v id="$1" '$1==id{print $3}'; }
-
-# wait_status ID STATUS [SECS]
-wait_status() {
-	local i secs=${3:-20}
-	for ((i = 0; i < secs * 5; i++)); do
-		[[ $(task_status "$1") == "$2" ]] && return 0
-		sleep 0.2
-	done
-	log "$1: status '$(task_status "$1")', want $2"
-	return 1
-}
-
-gone_or_stopped() {
-	local st
-	st=$(task_status "$1")
-	[[ -z $st || $st == STOPPED ]]
-}
-
-# kill_and_rm ID: stop the task, delete it and the container.
-kill_and_rm() {
-	"${C[@]}" task kill -s KILL "$1" >/dev/null 2>&1
-	wait_status "$1" STOPPED >/dev/null 2>&1
-	"${C[@]}" task rm "$1" >/dev/null 2>&1
-	"${C[@]}" container rm "$1" >/dev/null 2>&1
-	[[ -z $("${C[@]}" container ls -q | grep -x "$1") ]]
-}
-
-cleanup_all() {
-	local id
-	for id in $("${C[@]}" task ls -q 2>/dev/null); do
-		"${C[@]}" task kill -a -s KILL "$id" >/dev/null 2>&1
-		"${C[@]}" task rm -f "$id" >/dev/null 2>&1
-	done
-	for id in $("${C[@]}" container ls -q 2>/dev/null); do
-		"${C[@]}" container rm "$id" >/dev/null 2>&1
-	done
-}
-
-# A busybox image from busybox-static, built with buildah and imported.
-build_image() {
-	local c mnt tar=$IT_TMP/busybox.tar a
-	c=$(buildah from scratch) || return 1
-	mnt=$(buildah mount "$c") || return 1
-	mkdir -p "$mnt/bin" "$mnt/tmp" "$mnt/etc"
-	cp /bin/busybox "$mnt/bin/busybox"
-	for a in $("$mnt/bin/busybox" --list); do
-		[[ -e $mnt/bin/$a ]] || ln -s busybox "$mnt/bin/$a"
-	done
-	echo 'root:x:0:0:root:/:/bin/sh' >"$mnt/etc/passwd"
-	echo 'root:x:0:' >"$mnt/etc/group"
-	buildah umount "$c" >/dev/null
-	buildah config --cmd '["/bin/sh"]' --env PATH=/bin "$c" >/dev/null
-	buildah commit -q "$c" skiff-busybox >/dev/null || return 1
-	# The CRI sandbox ("pause") image: the same, sleeping forever.
-	buildah config --cmd '["/bin/sleep","2147483647"]' "$c" >/dev/null
-	buildah commit -q "$c" skiff-pause >/dev/null || return 1
-	buildah rm "$c" >/dev/null
-	local ns
-	for ns in "$NS" k8s.io; do
-		rm -f "$tar"
-		buildah push -q skiff-busybox "oci-archive:$tar:$IMG" >/dev/null || return 1
-		ctr -n "$ns" image import "$tar" >/dev/null || return 1
-		rm -f "$tar"
-		buildah push -q skiff-pause "oci-archive:$tar:$PAUSE" >/dev/null || return 1
-		ctr -n "$ns" image import "$tar" >/dev/null || return 1
-	done
-	"${C[@]}" image ls -q | grep -qx "$IMG"
-}
-
-# containerd's config: the CRI plugin with runtime handlers skiff (cgroupfs)
-# and skiff-systemd (SystemdCgroup through the CRI runtime options file).
-write_config() {
-	cat >/etc/containerd/skiff-systemd.toml <<-EOT
-		SystemdCgroup = true
-	EOT
-	cat >/etc/containerd/config.toml <<-EOT
-		version = 2
-		[plugins."io.containerd.grpc.v1.cri"]
-		  sandbox_image = "$PAUSE"
-		[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
-		  runtime_type = "io.containerd.runc.v2"
-		[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff]
-		  runtime_type = "io.containerd.skiff.v2"
-		[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff-systemd]
-		  runtime_type = "io.containerd.skiff.v2"
-		[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.skiff-systemd.options]
-		  ConfigPath = "/etc/containerd/skiff-systemd.toml"
-	EOT
-}
-
-# Install the shim on PATH, start containerd, import the image.
-shim_setup() {
-	if [[ ! -x $SHIM ]]; then
-		echo "SKIP shim: $SHIM is not built"
-		return 1
-	fi
-	if ! command -v ctr >/dev/null || ! command -v buildah >/dev/null; then
-		echo "SKIP shim: ctr or buildah missing in the VM"
-		return 1
-	fi
-	mkdir -p "$IT_TMP"
-	install -m 755 "$SHIM" /usr/local/bin/containerd-shim-skiff-v2
-	mkdir -p /etc/containerd
-	write_config
-	systemctl restart containerd
-	wait_for 30 ctr version >/dev/null 2>&1 || {
-		echo "FAIL shim: containerd does not answer"
-		exit 1
-	}
-	build_image || {
-		echo "FAIL shim: cannot build the busybox image"
-		exit 1
-	}
-}
-
-# shim_run_tests [NAME...]: run t_NAME (all, in file order, by default).
-shim_run_tests() {
-	local names=("$@") t rc pass=0 failed=0 skipped=0 t0
-	if ((${#names[@]} == 0)); then
-		mapfile -t names < <(declare -F | awk '{print $3}' | grep '^t_' | sed 's/^t_//' |
-			while read -r n; do echo "$(grep -n "^t_$n()" "${BASH_SOURCE[0]}" | cut -d: -f1) $n"; done |
-			sort -n | cut -d' ' -f2)
-	fi
-	for t in "${names[@]}"; do
-		t0=$SECONDS
-		rc=0
-		(set +e; "t_$t") || rc=$?
-		case $rc in
-		0) echo "PASS shim/$t ($((SECONDS - t0))s)"; ((pass++)) ;;
-		77) echo "SKIP shim/$t"; ((skipped++)) ;;
-		*)
-			echo "FAIL shim/$t ($((SECONDS - t0))s)"
-			((failed++))
-			journalctl -u containerd --since "-$((SECONDS - t0 + 5))s" --no-pager 2>/dev/null |
-				grep -iE 'skiff|shim|error' | tail -n 15 | sed 's/^/  | /' >&2
-			cleanup_all
-			;;
-		esac
-	done
-	echo "shim: $pass passed, $failed failed, $skipped skipped"
-	((failed == 0))
-}
+source "$here/shim-lib.sh"
 
 shim_setup || exit 0
 
@@ -374,13 +202,100 @@ t_containerd_restart() {
 # CRI, as the kubelet: a pod with two containers on one shim (cgroupfs).
 t_cri() {
 	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
-	timeout 300 "$CRI_TEST" skiff "$IMG" /skiff-it-pods
+	timeout 300 "$CRI_TEST" pod skiff "$IMG" /skiff-it-pods
 }
 
 # The same pod with the systemd cgroup driver.
 t_cri_systemd() {
 	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
-	timeout 300 "$CRI_TEST" skiff-systemd "$IMG" skiff_it.slice
+	timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
+}
+
+# 200 pods through CRI one after another (sandbox and a container each,
+# started, stopped and removed), then 20 at once, each on its own shim:
+# afterwards no shim, mount, cgroup or file under /run/containerd is left
+# (skiff-cri-test checks and prints the figures).
+t_cri_pods_in_turn() {
+	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	timeout 1500 "$CRI_TEST" cycle skiff "$IMG" /skiff-it-pods "${IT_CRI_PODS:-200}" 1
+}
+
+t_cri_pods_at_once() {
+	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	timeout 600 "$CRI_TEST" load skiff "$IMG" /skiff-it-pods 20 20
+}
+
+# The shim is SIGKILLed while Create runs a createRuntime hook (cgroup made,
+# init cloned, waiting): the create helper, the hook and init die with it,
+# `ctr run` fails, and containerd's `shim delete` plus `container rm` leave
+# no process, mount, cgroup, state dir or bundle.
+t_shim_killed_mid_create() {
+	local d=$IT_TMP/midcreate id=mc1 ctr_pid hook helper spid init rc=0
+	rm -rf "$d"
+	mkdir -p "$d/rootfs/bin"
+	cp /bin/busybox "$d/rootfs/bin/busybox"
+	ln -s busybox "$d/rootfs/bin/sh"
+	ln -s busybox "$d/rootfs/bin/sleep"
+	ctr oci spec | jq --arg root "$d/rootfs" --arg marker "$d/hook.pid" --arg cg "/$NS/$id" '
+		.root = {path: $root, readonly: true} | .process.args = ["sleep", "600"]
+		| .linux.cgroupsPath = $cg
+		| .hooks.createRuntime = [{path: "/bin/sh",
+			args: ["sh", "-c", "echo $$ > \($marker).tmp && mv \($marker).tmp \($marker) && exec sleep 60"]}]' \
+		>"$d/config.json" || return 1
+	"${C[@]}" run -d --config "$d/config.json" "${RT[@]}" "$id" >"$d/ctr.out" 2>&1 &
+	ctr_pid=$!
+	wait_for 60 test -s "$d/hook.pid" || { log "the hook never ran: $(cat "$d/ctr.out")"; return 1; }
+	hook=$(cat "$d/hook.pid")
+	helper=$(ps -o ppid= -p "$hook" | tr -d ' ')
+	spid=$(ps -o ppid= -p "$helper" | tr -d ' ')
+	init=$(pgrep -P "$helper" | grep -vx "$hook" | head -n1)
+	expect "hook's grandparent" "$(ps -o comm= -p "$spid")" containerd-shim || return 1
+	[[ -n $init ]] || { log "no init beside the hook under helper $helper"; return 1; }
+	kill -9 "$spid"
+	wait "$ctr_pid" || rc=$?
+	[[ $rc != 0 ]] || { log "ctr run succeeded with its shim killed"; return 1; }
+	local p
+	for p in "$hook" "$helper" "$init"; do
+		wait_for 20 bash -c "! kill -0 $p 2>/dev/null" || { log "process $p ($(ps -o args= -p "$p")) survived"; return 1; }
+	done
+	"${C[@]}" task rm -f "$id" >/dev/null 2>&1
+	"${C[@]}" container rm "$id" || return 1
+	local left=()
+	[[ ! -d /sys/fs/cgroup/$NS/$id ]] || left+=("cgroup /sys/fs/cgroup/$NS/$id")
+	grep -q "/$id[/ ]" /proc/mounts && left+=("mount")
+	[[ ! -e /run/containerd/skiff/$NS/$id ]] || left+=("state /run/containerd/skiff/$NS/$id")
+	[[ ! -e /run/containerd/io.containerd.runtime.v2.task/$NS/$id ]] || left+=("bundle")
+	((${#left[@]} == 0)) || { log "left: ${left[*]}"; return 1; }
+	rm -rf "$d"
+}
+
+# containerd restarts while containers run and more are being created:
+# the running ones survive (still RUNNING, exec works), and every container,
+# whatever state the restart left it in, can be stopped and removed.
+t_containerd_restart_under_load() {
+	local i n=5 id
+	for ((i = 0; i < n; i++)); do
+		"${C[@]}" run -d "${RT[@]}" "$IMG" ld$i sleep 600 >/dev/null || return 1
+	done
+	# A client cut off by the restart may wait for an answer that never comes.
+	for ((i = n; i < 3 * n; i++)); do
+		timeout 15 ctr -n "$NS" run -d "${RT[@]}" "$IMG" ld$i sleep 600 >/dev/null 2>&1 &
+	done
+	sleep 0.3
+	systemctl restart containerd || return 1
+	wait
+	wait_for 30 "${C[@]}" version >/dev/null 2>&1 || return 1
+	for ((i = 0; i < n; i++)); do
+		wait_status ld$i RUNNING || return 1
+	done
+	local out
+	out=$("${C[@]}" task exec --exec-id after ld0 echo still-here 2>&1)
+	expect "exec after restart" "$out" still-here || return 1
+	log "after the restart: $("${C[@]}" task ls | grep -c '^ld') of $((3 * n)) tasks, $("${C[@]}" container ls -q | grep -c '^ld') containers"
+	for id in $("${C[@]}" container ls -q | grep '^ld'); do
+		kill_and_rm "$id" || { log "$id: cannot be removed (task $(task_status "$id"))"; return 1; }
+	done
+	[[ ! -d /sys/fs/cgroup/$NS ]] || expect "cgroups left" "$(find "/sys/fs/cgroup/$NS" -mindepth 1 -maxdepth 1 -name 'ld*' | wc -l)" 0
 }
 
 t_nothing_left() {

@@ -58,6 +58,7 @@ pub fn code_of(e: &libcontainer::Error) -> Code {
 pub fn run(keep: &[RawFd], f: impl FnOnce() -> libcontainer::Result<i32>) -> anyhow::Result<i32> {
     let (r, w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
         .map_err(|e| anyhow::anyhow!("helper pipe: {e}"))?;
+    let shim = nix::unistd::getpid();
     // SAFETY: glibc's fork runs its atfork handlers, so malloc works in the
     // child. The child runs only `f` (libcontainer, which takes none of the
     // shim's locks: the task table lock is held by this very thread) and
@@ -65,6 +66,7 @@ pub fn run(keep: &[RawFd], f: impl FnOnce() -> libcontainer::Result<i32>) -> any
     match unsafe { nix::unistd::fork() } {
         Ok(ForkResult::Child) => {
             drop(r);
+            die_with(shim);
             let mut keep = keep.to_vec();
             keep.push(w.as_raw_fd());
             close_all_but(&keep);
@@ -75,6 +77,18 @@ pub fn run(keep: &[RawFd], f: impl FnOnce() -> libcontainer::Result<i32>) -> any
             parent(r, child)
         }
         Err(e) => Err(anyhow::anyhow!("fork the create/exec helper: {e}")),
+    }
+}
+
+/// A helper whose shim is killed mid-create must not go on building a
+/// container nobody will delete (containerd runs `shim delete` as soon as
+/// the shim is gone): die with the shim. The signal follows the forking
+/// thread, which waits in [`parent`] for as long as the helper lives.
+fn die_with(shim: nix::unistd::Pid) {
+    let armed = nix::sys::prctl::set_pdeathsig(nix::sys::signal::Signal::SIGKILL).is_ok();
+    if !armed || nix::unistd::getppid() != shim {
+        // SAFETY: _exit in the forked helper, as in `child`.
+        unsafe { libc::_exit(1) }
     }
 }
 

@@ -1,0 +1,97 @@
+//! What the host shows of pods: shim processes and their memory, and what a
+//! pod may leave behind (mounts, cgroups, files under /run/containerd).
+
+use std::path::Path;
+
+/// The shim binary a CRI runtime handler runs.
+pub fn shim_for(handler: &str) -> &'static str {
+    if handler.starts_with("skiff") {
+        "containerd-shim-skiff-v2"
+    } else {
+        "containerd-shim-runc-v2"
+    }
+}
+
+/// Pids of running processes whose argv[0] ends with `shim`.
+pub fn shims(shim: &str) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .ok()
+                .and_then(|c| c.split(|b| *b == 0).next().map(|a| a.to_vec()))
+                .is_some_and(|a| String::from_utf8_lossy(&a).ends_with(shim))
+        })
+        .collect()
+}
+
+/// A `Key:   N kB` field of a /proc file, in KiB (0 if missing).
+fn kib_field(path: &str, key: &str) -> u64 {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix(key)?
+                .trim()
+                .strip_suffix("kB")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// RSS and PSS of a process, in KiB.
+pub fn memory_kib(pid: u32) -> (u64, u64) {
+    (
+        kib_field(&format!("/proc/{pid}/status"), "VmRSS:"),
+        kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:"),
+    )
+}
+
+/// Directories under `dir` (recursively) whose name contains `needle`.
+fn dirs_with(dir: &Path, needle: &str, out: &mut Vec<String>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        if e.file_name().to_string_lossy().contains(needle) {
+            out.push(p.display().to_string());
+        }
+        // Not into mounts (a rootfs under /run/containerd) or symlinks.
+        if e.file_type().is_ok_and(|t| t.is_dir()) && !is_mountpoint(&p) {
+            dirs_with(&p, needle, out);
+        }
+    }
+}
+
+fn is_mountpoint(p: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
+        (Ok(m), Some(Ok(pm))) => m.dev() != pm.dev(),
+        _ => false,
+    }
+}
+
+/// Everything left of the pods and containers in `ids`: mounts, cgroups and
+/// files or fifos under /run/containerd (bundles, io fifos, shim sockets,
+/// skiff's state dirs).
+pub fn leftovers(ids: &[String]) -> Vec<String> {
+    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let mut left = Vec::new();
+    for id in ids {
+        left.extend(
+            mountinfo
+                .lines()
+                .filter(|l| l.contains(id.as_str()))
+                .map(|l| format!("mount {l}")),
+        );
+        dirs_with(Path::new("/sys/fs/cgroup"), id, &mut left);
+        dirs_with(Path::new("/run/containerd"), id, &mut left);
+    }
+    left
+}

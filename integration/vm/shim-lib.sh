@@ -33,6 +33,8 @@ wait_for() {
 	"$@"
 }
 
+pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+
 task_status() { "${C[@]}" task ls 2>/dev/null | awk -v id="$1" '$1==id{print $3}'; }
 
 # wait_status ID STATUS [SECS]

@@ -62,13 +62,19 @@ pub fn serve(flags: &Flags) -> Result<()> {
         .name("reaper".into())
         .stack_size(256 * 1024)
         .spawn(move || reap(&sfd, &reaper))?;
-    let oom = svc.clone();
+    // `start` ran this shim in the bundle of the task it was started for.
+    let bundle = std::env::current_dir().context("the shim's bundle (cwd)")?;
+    let watch = svc.clone();
     std::thread::Builder::new()
-        .name("oom".into())
+        .name("watch".into())
         .stack_size(128 * 1024)
         .spawn(move || loop {
             std::thread::sleep(Duration::from_secs(1));
-            oom.poll_oom();
+            watch.poll_oom();
+            if orphaned(&watch, &bundle) {
+                log::warn!("no task and no bundle {}: exiting", bundle.display());
+                watch.shutdown.signal();
+            }
         })?;
 
     let (v3, v2) = methods(&svc);
@@ -88,6 +94,14 @@ pub fn serve(flags: &Flags) -> Result<()> {
         let _ = std::fs::remove_file(p);
     }
     Ok(())
+}
+
+/// A shim with no task whose bundle is gone will never be used again: that
+/// happens when containerd restarts between `start` and Create, forgets
+/// the half-made task, and removes its bundle (`shim delete`), so no
+/// Shutdown ever comes.
+fn orphaned(svc: &Service, bundle: &std::path::Path) -> bool {
+    svc.task_count() == 0 && !bundle.exists()
 }
 
 /// Reap every child on SIGCHLD: tell the shim crate's monitor (its mount

@@ -18,7 +18,7 @@ set -uo pipefail
 
 TESTS=(
 	memory memory-oom events-stats pids cpu blkio hugetlb devices
-	freeze update ps-kill-delete cgpath-relative cgpath-none
+	freeze update ps-kill-delete crash-cgroup cgpath-relative cgpath-none
 	podman podman-systemd systemd
 	no-leftovers
 )
@@ -334,6 +334,36 @@ test_ps-kill-delete() {
 	wait_for 5 gone "$d" || fail "$d still there after delete --force: procs $(tr '\n' ' ' <"$d/cgroup.procs" 2>/dev/null)"
 	if ctr_state $id >/dev/null; then fail "state still there after delete --force"; fi
 	log "ok: delete --force removed the cgroup and the state"
+}
+
+# 8b. skiff SIGKILLed in create after the cgroup is made: a prestart hook
+# blocks while init waits in its cgroup, with its limit set. delete --force
+# removes the cgroup, the processes and the state; list forgets the id.
+test_crash-cgroup() {
+	local id=it-crash b d rpid hook
+	new_bundle $id sleep 1000
+	b=$(bundle_of $id)
+	d=$CG/$CG_TOP/$id
+	cfg $id '.linux.resources.pids = {limit: 77}
+		| .hooks.prestart = [{path: "/bin/sh", args: ["sh", "-c", "echo $$ > \($r) && exec sleep 60"]}]' \
+		--arg r "$b/hook.pid"
+	# Not through the rt function: $! must be skiff itself, not a subshell.
+	"$RUNTIME" --root "$IT_ROOT" create --bundle "$b" $id </dev/null >"$b/out" 2>&1 &
+	rpid=$!
+	wait_for 20 test -s "$b/hook.pid" || fail "the prestart hook never ran: $(cat "$b/out")"
+	hook=$(cat "$b/hook.pid")
+	expect_cg "$d" pids.max 77
+	kill -9 $rpid
+	wait $rpid 2>/dev/null || true
+	rt delete --force $id >&2 || fail "delete --force after the killed create failed"
+	wait_for 5 gone "$d" || fail "$d still there: procs $(tr '\n' ' ' <"$d/cgroup.procs" 2>/dev/null)"
+	if ctr_state $id >/dev/null; then fail "state still there after delete --force"; fi
+	if rt list -q | grep -qx $id; then fail "list still shows $id"; fi
+	if ! wait_for 5 pid_gone "$hook"; then
+		kill -9 "$hook"
+		fail "the prestart hook ($hook) outlived the killed create"
+	fi
+	log "ok: the killed create left nothing after delete --force"
 }
 
 # 9a. A relative cgroupsPath. skiff puts it under its own cgroup; runc

@@ -44,12 +44,11 @@ fn kib_field(path: &str, key: &str) -> u64 {
         .unwrap_or(0)
 }
 
-/// RSS and PSS of a process, in KiB.
-pub fn memory_kib(pid: u32) -> (u64, u64) {
-    (
-        kib_field(&format!("/proc/{pid}/status"), "VmRSS:"),
-        kib_field(&format!("/proc/{pid}/smaps_rollup"), "Pss:"),
-    )
+/// RSS, PSS and the anonymous part of PSS of a process, in KiB, all from
+/// one read of smaps_rollup (status' VmRSS is an approximate counter).
+pub fn memory_kib(pid: u32) -> [u64; 3] {
+    let path = format!("/proc/{pid}/smaps_rollup");
+    ["Rss:", "Pss:", "Pss_Anon:"].map(|k| kib_field(&path, k))
 }
 
 /// Directories under `dir` (recursively) whose name contains `needle`.

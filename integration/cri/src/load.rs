@@ -126,10 +126,10 @@ pub async fn run(o: Opts) -> Result<()> {
         .into_iter()
         .filter(|p| !before.contains(p))
         .collect();
-    let (rss, pss) = new
+    let [rss, pss, pss_anon] = new
         .iter()
         .map(|p| host::memory_kib(*p))
-        .fold((0, 0), |a, m| (a.0 + m.0, a.1 + m.1));
+        .fold([0; 3], |a, m| [a[0] + m[0], a[1] + m[1], a[2] + m[2]]);
     let sandboxes = lock(&made).sandboxes.clone();
     let t1 = Instant::now();
     let removed = if o.cycle && started.is_ok() {
@@ -170,7 +170,7 @@ pub async fn run(o: Opts) -> Result<()> {
     println!(
         "{{\"handler\": \"{}\", \"shim\": \"{shim}\", \"pods\": {}, \"parallel\": {}, \
          \"cycle\": {}, \"start_ms\": {start_ms:.0}, \"remove_ms\": {remove_ms:.0}, \
-         \"shims\": {}, \"rss_kib\": {rss}, \"pss_kib\": {pss}}}",
+         \"shims\": {}, \"rss_kib\": {rss}, \"pss_kib\": {pss}, \"pss_anon_kib\": {pss_anon}}}",
         o.handler,
         o.pods,
         o.parallel,

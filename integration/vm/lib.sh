@@ -36,7 +36,9 @@ export IT_ROOT IT_WORK IT_REL
 # Inside one test (a separate bash process, see run-tests.sh --one):
 # fail/skip record why in $IT_REASON and end the test.
 
-log() { printf '  %s\n' "$*" >&2; }
+# log and wait_for.
+# shellcheck source=common.sh
+. "$IT_DIR/common.sh"
 
 fail() {
 	printf '%s\n' "$*" >"$IT_REASON"
@@ -61,17 +63,6 @@ expect_cg() {
 	[[ -e $1/$2 ]] || fail "no file $1/$2"
 	got=$(cat "$1/$2") || fail "cannot read $1/$2"
 	expect_eq "${1#"$CG"}/$2" "$got" "$3"
-}
-
-# wait_for SECS CMD...: poll CMD every 0.1s until it succeeds; 1 on timeout.
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 10; i++)); do
-		"$@" && return 0
-		sleep 0.1
-	done
-	"$@"
 }
 
 # ---------------------------------------------------------------- runtime --

@@ -13,7 +13,9 @@ NS=skiff-it
 C=(timeout --foreground 60 ctr -n "$NS")
 RT=(--runtime io.containerd.skiff.v2)
 
-log() { printf '  %s\n' "$*" >&2; }
+# log and wait_for.
+# shellcheck source=common.sh
+source "$repo/integration/vm/common.sh"
 
 # expect WHAT GOT WANT
 expect() {
@@ -22,18 +24,8 @@ expect() {
 	return 1
 }
 
-# wait_for SECS CMD...: poll CMD every 0.2s until it succeeds.
-wait_for() {
-	local secs=$1 i
-	shift
-	for ((i = 0; i < secs * 5; i++)); do
-		"$@" && return 0
-		sleep 0.2
-	done
-	"$@"
-}
-
-pid_gone() { ! kill -0 "$1" 2>/dev/null; }
+# pid_reaped PID: no such process, not even a zombie.
+pid_reaped() { ! kill -0 "$1" 2>/dev/null; }
 
 task_status() { "${C[@]}" task ls 2>/dev/null | awk -v id="$1" '$1==id{print $3}'; }
 

@@ -181,7 +181,7 @@ t_shim_crash() {
 	# containerd runs `shim delete`, then forgets the task (or shows it stopped).
 	wait_for 30 gone_or_stopped crash1 ||
 		{ log "task still $(task_status crash1)"; return 1; }
-	wait_for 10 pid_gone "$cpid" || { log "container process $cpid survived"; return 1; }
+	wait_for 10 pid_reaped "$cpid" || { log "container process $cpid survived"; return 1; }
 	"${C[@]}" task rm crash1 >/dev/null 2>&1
 	"${C[@]}" container rm crash1 || return 1
 	! grep -q "$bundle/rootfs" /proc/mounts || { log "rootfs still mounted"; return 1; }
@@ -199,15 +199,19 @@ t_containerd_restart() {
 	kill_and_rm rs1
 }
 
+need_cri_test() {
+	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 1; }
+}
+
 # CRI, as the kubelet: a pod with two containers on one shim (cgroupfs).
 t_cri() {
-	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	need_cri_test || return 77
 	timeout 300 "$CRI_TEST" pod skiff "$IMG" /skiff-it-pods
 }
 
 # The same pod with the systemd cgroup driver.
 t_cri_systemd() {
-	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	need_cri_test || return 77
 	timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
 }
 
@@ -216,12 +220,12 @@ t_cri_systemd() {
 # afterwards no shim, mount, cgroup or file under /run/containerd is left
 # (skiff-cri-test checks and prints the figures).
 t_cri_pods_in_turn() {
-	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	need_cri_test || return 77
 	timeout 1500 "$CRI_TEST" cycle skiff "$IMG" /skiff-it-pods "${IT_CRI_PODS:-200}" 1
 }
 
 t_cri_pods_at_once() {
-	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 77; }
+	need_cri_test || return 77
 	timeout 600 "$CRI_TEST" load skiff "$IMG" /skiff-it-pods 20 20
 }
 
@@ -256,7 +260,7 @@ t_shim_killed_mid_create() {
 	[[ $rc != 0 ]] || { log "ctr run succeeded with its shim killed"; return 1; }
 	local p
 	for p in "$hook" "$helper" "$init"; do
-		wait_for 20 pid_gone "$p" || { log "process $p ($(ps -o args= -p "$p")) survived"; return 1; }
+		wait_for 20 pid_reaped "$p" || { log "process $p ($(ps -o args= -p "$p")) survived"; return 1; }
 	done
 	"${C[@]}" task rm -f "$id" >/dev/null 2>&1
 	"${C[@]}" container rm "$id" || return 1

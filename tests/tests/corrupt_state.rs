@@ -70,6 +70,13 @@ fn reused_pid_is_not_the_container() {
     let rt = Runtime::new();
     let bundle = Bundle::with_args(&["sleep", "1000"]);
     let (id, path) = stopped_container(&rt, &bundle, "pidreuse");
+    // /proc/PID/stat's start time counts clock ticks (10 ms at USER_HZ
+    // 100). A process started in the same tick as init is
+    // indistinguishable by it, to runc as well; a real pid reuse needs
+    // the pid space to wrap first, which takes far longer. So start the
+    // foreign process a few ticks later (CI once spawned it in the same
+    // tick).
+    std::thread::sleep(Duration::from_millis(30));
     // Another process now has "the container's" pid.
     let mut other = Command::new("sleep")
         .arg("1000")
@@ -78,6 +85,18 @@ fn reused_pid_is_not_the_container() {
         .unwrap();
     let mut state: serde_json::Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
     state["pid"] = serde_json::json!(other.id());
+    let other_start = fs::read_to_string(format!("/proc/{}/stat", other.id())).unwrap();
+    let other_start = other_start
+        .rsplit(')')
+        .next()
+        .unwrap()
+        .split_whitespace()
+        .nth(19);
+    assert_ne!(
+        other_start.map(str::to_owned),
+        state["pid_start"].as_u64().map(|t| t.to_string()),
+        "the foreign process started in init's clock tick: this test proves nothing"
+    );
     fs::write(&path, serde_json::to_vec(&state).unwrap()).unwrap();
     assert_eq!(
         rt.status(&id),

@@ -1,4 +1,5 @@
-//! Records the git commit for `skiff --version`.
+//! Records the git commit for `skiff --version`, and relinks when the
+//! function order the Makefile hands the linker changes (hack/order/gen).
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -11,4 +12,5 @@ fn main() {
     println!("cargo:rustc-env=SKIFF_COMMIT={commit}");
     println!("cargo:rerun-if-changed=../.git/HEAD");
     println!("cargo:rerun-if-changed=../.git/refs/heads");
+    println!("cargo:rerun-if-changed=../hack/order/skiff.order");
 }

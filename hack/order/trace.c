@@ -1,20 +1,23 @@
 /*
- * trace: run a command under ptrace with a breakpoint on the first byte of
- * every function of one non-PIE binary, and append to OUT the address of
- * each function the first time any process of the command runs it.
+ * trace: run a command with a ptrace breakpoint on the first byte of every
+ * function of one non-PIE binary, and append to OUT the address of each
+ * function the first time a process of the command runs it.
  *
  *   trace OUT FUNCS LO HI EXE -- command [args...]
  *
  * FUNCS lists the functions' start addresses (hex, one per line), all inside
- * the text [LO, HI) of EXE. Every process or thread that runs EXE (at the
- * start, after a fork, after an exec) gets the breakpoints, written through
+ * the text [LO, HI) of EXE. Every process or thread that runs EXE (after an
+ * exec, or forked from one that does) gets the breakpoints, written through
  * /proc/PID/mem; a hit restores the byte in that process and goes on, so each
  * function traps at most once per process. A process that execs anything
- * else is let go. When the command itself exits, the processes it left (a
- * created container's init, waiting for `start`) get their text back and are
- * let go.
+ * else is let go.
  *
- * Used by hack/order/gen to lay out the skiff binary (see there).
+ * The command keeps this process's pid (so containerd can start a shim
+ * through it), and the tracing goes on in the background, holding a shared
+ * flock on OUT, until the last process that runs EXE has exited (a created
+ * container's init, say, after `start`).
+ *
+ * Used by hack/order/gen to lay out the skiff binaries (see there).
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -25,13 +28,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/ptrace.h>
 #include <sys/stat.h>
 #include <sys/user.h>
 #include <sys/wait.h>
 #include <unistd.h>
-
-#define MAXPROCS 4096
 
 static uint64_t lo, hi;
 static uint8_t *text;    /* the original text */
@@ -39,7 +41,6 @@ static uint8_t *patched; /* the text with 0xcc on every function start */
 static uint8_t *isfunc;  /* 1 at every function start, 2 once recorded */
 static struct stat exe;
 static FILE *out;
-static pid_t live[MAXPROCS]; /* processes that hold breakpoints */
 
 static int memio(pid_t pid, int write, void *buf, size_t len, uint64_t addr)
 {
@@ -51,15 +52,6 @@ static int memio(pid_t pid, int write, void *buf, size_t len, uint64_t addr)
 	ssize_t n = write ? pwrite(fd, buf, len, addr) : pread(fd, buf, len, addr);
 	close(fd);
 	return n == (ssize_t)len ? 0 : -1;
-}
-
-static void track(pid_t pid, int on)
-{
-	for (int i = 0; i < MAXPROCS; i++)
-		if (on ? live[i] == 0 : live[i] == pid) {
-			live[i] = on ? pid : 0;
-			return;
-		}
 }
 
 static int is_exe(pid_t pid)
@@ -88,7 +80,6 @@ static void arm(pid_t pid)
 		perror("trace: write breakpoints");
 		exit(2);
 	}
-	track(pid, 1);
 }
 
 /* A SIGTRAP: ours if it stopped just after a function start. */
@@ -129,52 +120,75 @@ int main(int argc, char **argv)
 		if (addr >= lo && addr < hi)
 			isfunc[addr - lo] = 1;
 	fclose(funcs);
-	pid_t child = fork();
-	if (child == 0) {
-		ptrace(PTRACE_TRACEME, 0, 0, 0);
-		execvp(argv[7], argv + 7);
-		_exit(127);
+	setvbuf(out, NULL, _IOLBF, 0);
+
+	/* This process becomes the command; a grandchild, orphaned at once so the
+	 * command never sees it as a child, traces it. */
+	int ready[2];
+	pid_t cmd = getpid();
+	if (pipe2(ready, O_CLOEXEC)) {
+		perror("trace: pipe");
+		return 2;
 	}
-	int status, code = 0, first = 1;
+	pid_t mid = fork();
+	if (mid < 0) {
+		perror("trace: fork");
+		return 2;
+	}
+	if (mid > 0) {
+		char c;
+		close(ready[1]);
+		waitpid(mid, NULL, 0);
+		if (read(ready[0], &c, 1) != 1) {
+			fprintf(stderr, "trace: could not attach\n");
+			return 2;
+		}
+		execvp(argv[7], argv + 7);
+		perror("trace: exec");
+		return 127;
+	}
+	if (fork() != 0)
+		_exit(0);
+	close(ready[0]);
+	/* A shared lock on OUT while tracing: hack/order/gen waits on it. */
+	if (flock(fileno(out), LOCK_SH) ||
+	    ptrace(PTRACE_SEIZE, cmd, 0,
+		   PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK | PTRACE_O_TRACECLONE |
+			   PTRACE_O_TRACEEXEC)) {
+		perror("trace: seize");
+		_exit(2);
+	}
+	if (write(ready[1], "x", 1) != 1)
+		_exit(2);
+	close(ready[1]);
+	setsid();
+	int null = open("/dev/null", O_RDWR);
+	dup2(null, 0);
+	dup2(null, 1);
+	dup2(null, 2);
+
+	int status;
 	pid_t pid;
 	while ((pid = waitpid(-1, &status, __WALL)) > 0) {
-		if (WIFEXITED(status) || WIFSIGNALED(status)) {
-			track(pid, 0);
-			if (pid != child)
-				continue;
-			code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
-			break;
-		}
+		if (WIFEXITED(status) || WIFSIGNALED(status))
+			continue;
 		int sig = WSTOPSIG(status), event = status >> 16, deliver = 0;
-		if ((first && pid == child) || (sig == SIGTRAP && event == PTRACE_EVENT_EXEC)) {
-			if (first) {
-				first = 0;
-				ptrace(PTRACE_SETOPTIONS, pid, 0,
-				       PTRACE_O_TRACEFORK | PTRACE_O_TRACEVFORK |
-					       PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC);
-			}
-			track(pid, 0);
+		if (sig == SIGTRAP && event == PTRACE_EVENT_EXEC) {
 			if (!is_exe(pid)) {
 				ptrace(PTRACE_DETACH, pid, 0, 0);
 				continue;
 			}
 			arm(pid);
+		} else if (event == PTRACE_EVENT_STOP) {
+			/* A new child's first stop (it holds the breakpoints its parent
+			 * held), or a group stop: go on either way. */
 		} else if (sig == SIGTRAP && event == 0) {
 			if (!hit(pid))
 				deliver = sig;
-		} else if (sig == SIGSTOP && event == 0) {
-			/* A new child's first stop: it holds the breakpoints its parent held. */
-			if (is_exe(pid))
-				track(pid, 1);
 		} else if (event == 0) {
 			deliver = sig;
 		}
 		ptrace(PTRACE_CONT, pid, 0, deliver);
 	}
-	/* Exiting detaches every remaining tracee: give them their text back first. */
-	for (int i = 0; i < MAXPROCS; i++)
-		if (live[i] && text)
-			memio(live[i], 1, text, hi - lo, lo);
-	fclose(out);
-	return code;
+	return 0;
 }

@@ -1,0 +1,63 @@
+#!/usr/bin/env python3
+"""Link-map helpers for hack/order/gen.
+
+  map.py funcs MAP FUNCS   write "ADDR NAME" for every function in the text
+                           of the lld link map MAP (NAME: the symbol lld
+                           orders it by, i.e. its input section's), and
+                           print the text's "LO HI"
+  map.py names FUNCS ADDRS print the names of the function addresses in
+                           ADDRS (trace.c's output), first use first, once
+"""
+import bisect
+import sys
+
+
+def funcs(map_path, out_path):
+    text, syms, sections = None, [], []
+    for line in open(map_path):
+        cols = line[:49].split()
+        if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA":
+            continue
+        addr, rest = int(cols[0], 16), line[49:].rstrip("\n")
+        depth = len(rest) - len(rest.lstrip(" "))
+        if depth == 0:
+            text = (addr, addr + int(cols[2], 16)) if rest == ".text" else None
+        elif text and depth == 8:
+            # "  /path/obj.o:(.text.NAME)": Rust and C++ functions each have
+            # their own section; C objects put theirs in one ".text".
+            sec = rest[rest.rfind(":(") + 2 : -1] if rest.endswith(")") else ""
+            name = sec[len(".text.") :] if sec.startswith(".text.") else None
+            for prefix in ("unlikely.", "startup.", "hot.", "exit."):
+                if name and name.startswith(prefix):
+                    name = name[len(prefix) :]
+            sections.append((addr, name))
+        elif text and depth == 16:
+            syms.append((addr, rest.strip(), text))
+    starts = [a for a, _ in sections]
+    names, rng = {}, None
+    for addr, sym, rng in syms:
+        i = bisect.bisect_right(starts, addr) - 1
+        names.setdefault(addr, sections[i][1] if i >= 0 and sections[i][1] else sym)
+    with open(out_path, "w") as f:
+        for addr in sorted(names):
+            print(f"{addr:x} {names[addr]}", file=f)
+    print(f"{rng[0]:#x} {rng[1]:#x}")
+
+
+def names(funcs_path, addrs_path):
+    table = dict(line.rstrip("\n").split(" ", 1) for line in open(funcs_path))
+    done = set()
+    for line in open(addrs_path):
+        name = table.get(line.strip())
+        if name and name not in done:
+            done.add(name)
+            print(name)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "funcs":
+        funcs(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "names":
+        names(sys.argv[2], sys.argv[3])
+    else:
+        sys.exit(__doc__)

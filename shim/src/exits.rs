@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use containerd_shim::protos::events::task::{TaskExit, TaskOOM};
 use containerd_shim::protos::protobuf::MessageField;
-use containerd_shim::protos::topics::{TASK_EXIT_EVENT_TOPIC, TASK_OOM_EVENT_TOPIC};
 
 use crate::container::Container;
 use crate::process::{Process, Status};
@@ -45,25 +44,19 @@ impl Service {
             }
             p.exited(code as u32, at.clone());
             if oom {
-                self.events.send(
-                    TASK_OOM_EVENT_TOPIC,
-                    TaskOOM {
-                        container_id: cid.clone(),
-                        ..Default::default()
-                    },
-                );
-            }
-            self.events.send(
-                TASK_EXIT_EVENT_TOPIC,
-                TaskExit {
-                    container_id: cid,
-                    id: exec_id,
-                    pid: pid as u32,
-                    exit_status: code as u32,
-                    exited_at: MessageField::some(at),
+                self.events.send(TaskOOM {
+                    container_id: cid.clone(),
                     ..Default::default()
-                },
-            );
+                });
+            }
+            self.events.send(TaskExit {
+                container_id: cid,
+                id: exec_id,
+                pid: pid as u32,
+                exit_status: code as u32,
+                exited_at: MessageField::some(at),
+                ..Default::default()
+            });
             break;
         }
         self.exited.notify_all();
@@ -74,13 +67,10 @@ impl Service {
         let mut g = self.lock();
         for c in g.values_mut() {
             if live(&c.init) && c.new_oom_kills() > 0 {
-                self.events.send(
-                    TASK_OOM_EVENT_TOPIC,
-                    TaskOOM {
-                        container_id: c.id.clone(),
-                        ..Default::default()
-                    },
-                );
+                self.events.send(TaskOOM {
+                    container_id: c.id.clone(),
+                    ..Default::default()
+                });
             }
         }
     }

@@ -11,7 +11,6 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use containerd_shim::protos::shim_sync::create_task;
 use containerd_shim::protos::ttrpc::{MethodHandler, Server};
-use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::Flags;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -52,8 +51,7 @@ pub fn serve(flags: &Flags) -> Result<()> {
     nix::sys::prctl::set_child_subreaper(true).context("become a child subreaper")?;
 
     let ttrpc = std::env::var("TTRPC_ADDRESS").context("TTRPC_ADDRESS is not set")?;
-    let publisher = RemotePublisher::new(&ttrpc).context("connect to containerd's events")?;
-    let events = Events::start(publisher, flags.namespace.clone())?;
+    let events = Events::start(&ttrpc, flags.namespace.clone()).context("containerd's events")?;
     let svc = Arc::new(Service::new(flags.namespace.clone(), events));
 
     let reaper = svc.clone();

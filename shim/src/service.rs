@@ -11,7 +11,6 @@ use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::protobuf::{Message, MessageField};
 use containerd_shim::protos::shim::oci::ProcessDetails;
-use containerd_shim::protos::topics::*;
 use containerd_shim::protos::ttrpc::{self, Code, TtrpcContext};
 use containerd_shim::protos::types::task::ProcessInfo;
 use containerd_shim::Task;
@@ -153,23 +152,20 @@ impl Task for Service {
         }
         let c = crate::container::create(&req, &self.namespace, opts).map_err(to_status)?;
         let pid = c.init.pid as u32;
-        self.events.send(
-            TASK_CREATE_EVENT_TOPIC,
-            TaskCreate {
-                container_id: req.id.clone(),
-                bundle: req.bundle.clone(),
-                rootfs: req.rootfs.clone(),
-                io: MessageField::some(TaskIO {
-                    stdin: req.stdin.clone(),
-                    stdout: req.stdout.clone(),
-                    stderr: req.stderr.clone(),
-                    terminal: req.terminal,
-                    ..Default::default()
-                }),
-                pid,
+        self.events.send(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
                 ..Default::default()
-            },
-        );
+            }),
+            pid,
+            ..Default::default()
+        });
         g.insert(req.id.clone(), c);
         Ok(CreateTaskResponse {
             pid,
@@ -191,14 +187,11 @@ impl Task for Service {
             container::start(&c.root, &c.id).map_err(lc)?;
             c.init.transition(Status::Running)?;
             let pid = c.init.pid as u32;
-            self.events.send(
-                TASK_START_EVENT_TOPIC,
-                TaskStart {
-                    container_id: req.id.clone(),
-                    pid,
-                    ..Default::default()
-                },
-            );
+            self.events.send(TaskStart {
+                container_id: req.id.clone(),
+                pid,
+                ..Default::default()
+            });
             return Ok(StartResponse {
                 pid,
                 ..Default::default()
@@ -235,15 +228,12 @@ impl Task for Service {
             }
         };
         p.transition(Status::Running)?;
-        self.events.send(
-            TASK_EXEC_STARTED_EVENT_TOPIC,
-            TaskExecStarted {
-                container_id: req.id.clone(),
-                exec_id: req.exec_id.clone(),
-                pid: pid as u32,
-                ..Default::default()
-            },
-        );
+        self.events.send(TaskExecStarted {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            pid: pid as u32,
+            ..Default::default()
+        });
         Ok(StartResponse {
             pid: pid as u32,
             ..Default::default()
@@ -287,17 +277,14 @@ impl Task for Service {
         let (code, at) = c.init.exit_pair();
         let pid = c.init.pid as u32;
         g.remove(&req.id);
-        self.events.send(
-            TASK_DELETE_EVENT_TOPIC,
-            TaskDelete {
-                container_id: req.id.clone(),
-                pid,
-                exit_status: code,
-                exited_at: MessageField::some(at.clone()),
-                id: req.id.clone(),
-                ..Default::default()
-            },
-        );
+        self.events.send(TaskDelete {
+            container_id: req.id.clone(),
+            pid,
+            exit_status: code,
+            exited_at: MessageField::some(at.clone()),
+            id: req.id.clone(),
+            ..Default::default()
+        });
         Ok(DeleteResponse {
             pid,
             exit_status: code,
@@ -408,14 +395,11 @@ impl Task for Service {
         });
         p.spec = Some(spec);
         c.execs.insert(req.exec_id.clone(), p);
-        self.events.send(
-            TASK_EXEC_ADDED_EVENT_TOPIC,
-            TaskExecAdded {
-                container_id: req.id.clone(),
-                exec_id: req.exec_id.clone(),
-                ..Default::default()
-            },
-        );
+        self.events.send(TaskExecAdded {
+            container_id: req.id.clone(),
+            exec_id: req.exec_id.clone(),
+            ..Default::default()
+        });
         Ok(Empty::new())
     }
 
@@ -562,21 +546,15 @@ impl Service {
         container::set_paused(&c.root, &c.id, pause).map_err(lc)?;
         c.init.transition(to)?;
         if pause {
-            self.events.send(
-                TASK_PAUSED_EVENT_TOPIC,
-                TaskPaused {
-                    container_id: id.to_string(),
-                    ..Default::default()
-                },
-            );
+            self.events.send(TaskPaused {
+                container_id: id.to_string(),
+                ..Default::default()
+            });
         } else {
-            self.events.send(
-                TASK_RESUMED_EVENT_TOPIC,
-                TaskResumed {
-                    container_id: id.to_string(),
-                    ..Default::default()
-                },
-            );
+            self.events.send(TaskResumed {
+                container_id: id.to_string(),
+                ..Default::default()
+            });
         }
         Ok(Empty::new())
     }

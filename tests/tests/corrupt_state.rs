@@ -1,6 +1,6 @@
-//! Broken state: a truncated or garbage state.json, a state whose pid now
-//! belongs to another process (caught by the recorded start time), and a
-//! state dir on a full disk. Each gives one clear error line, and
+//! Broken state: a truncated or garbage state.json (of a stopped and of a
+//! running container), a state whose pid now belongs to another process
+//! (caught by the recorded start time), and a state dir on a full disk. Each gives one clear error line, and
 //! `delete --force` still cleans up.
 
 use skiff_conformance::*;
@@ -60,6 +60,28 @@ fn truncated_or_garbage_state() {
         assert_success(&rt.delete_force(&id), &format!("{what}: delete --force"));
         assert_no_leftovers(&rt, &id, &bundle);
     }
+}
+
+#[test]
+fn garbage_state_of_a_running_container() {
+    if !preflight("garbage_state_of_a_running_container") {
+        return;
+    }
+    let rt = Runtime::new();
+    let bundle = Bundle::with_args(&["sleep", "1000"]);
+    let id = unique_id("corrupt-running");
+    let pid = rt.start_container(&bundle, &id);
+    let path = rt.state_dir(&id).join("state.json");
+    fs::write(&path, b"\x00 not json").unwrap();
+    let line = assert_error_line(&rt.skiff(&["state", &id]), &id);
+    assert!(line.contains("corrupt"), "{line}");
+    // The pid and cgroup kept beside the state let delete --force end it.
+    assert_success(&rt.delete_force(&id), "delete --force");
+    assert!(
+        poll_until(Duration::from_secs(5), || !pid_alive(pid)),
+        "init {pid} outlived delete --force of a corrupt state"
+    );
+    assert_no_leftovers(&rt, &id, &bundle);
 }
 
 #[test]

@@ -12,7 +12,10 @@ pub fn shim_for(handler: &str) -> &'static str {
     }
 }
 
-/// Pids of running processes whose argv[0] ends with `shim`.
+/// Pids of the serving shims: running processes whose argv[0] ends with
+/// `shim`, leaving out containerd's short-lived `shim start` and `shim
+/// delete` calls (one of those alive at the wrong moment made a count of 52
+/// runc shims for 50 pods).
 pub fn shims(shim: &str) -> Vec<u32> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
@@ -20,11 +23,20 @@ pub fn shims(shim: &str) -> Vec<u32> {
     dir.flatten()
         .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
         .filter(|pid| {
-            std::fs::read(format!("/proc/{pid}/cmdline"))
-                .ok()
-                .and_then(|c| c.split(|b| *b == 0).next().map(|a| a.to_vec()))
-                .is_some_and(|a| String::from_utf8_lossy(&a).ends_with(shim))
+            let args = cmdline(*pid);
+            args.first().is_some_and(|a| a.ends_with(shim))
+                && !matches!(args.last().map(String::as_str), Some("start" | "delete"))
         })
+        .collect()
+}
+
+/// The arguments of process `pid` (empty if it is gone).
+pub fn cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .unwrap_or_default()
+        .split(|b| *b == 0)
+        .filter(|a| !a.is_empty())
+        .map(|a| String::from_utf8_lossy(a).into_owned())
         .collect()
 }
 

@@ -143,9 +143,12 @@ pub async fn run(o: Opts) -> Result<()> {
     if !o.cycle {
         ensure!(
             new.len() == o.pods,
-            "{} new {shim} processes for {} pods (want one per pod)",
+            "{} new {shim} processes for {} pods (want one per pod): {:?}",
             new.len(),
-            o.pods
+            o.pods,
+            new.iter()
+                .map(|p| host::cmdline(*p).join(" "))
+                .collect::<Vec<_>>()
         );
     }
     let ids = lock(&made).ids.clone();

@@ -75,9 +75,8 @@ const CLONE_NEWTIME: i32 = 0x80;
 /// is left behind: the init is killed and the state dir removed.
 pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Created> {
     rootfs::check_propagation(&bundle.spec)?;
-    root.reserve(id)?;
     // Held until the state is saved, so a concurrent delete waits.
-    let lock = root.lock(id)?;
+    let lock = root.reserve(id)?;
     let mut child = None;
     let placement = cgroups::for_container(&bundle.spec, id, opts.systemd_cgroup);
     let placement = match placement.and_then(|p| match opts.rootless {

@@ -217,6 +217,9 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         Ok(x) => x,
         Err(e @ Error::BadState { .. }) if force => {
             tracing::warn!("{e}; removing the state dir");
+            if let Some(r) = root.load_remains(id) {
+                end_remains(id, &r)?;
+            }
             return root.remove(id);
         }
         // A dir without state: a create that was killed (a running create
@@ -322,6 +325,34 @@ fn kill_and_wait(s: &State) -> Result<()> {
         )));
     }
     Ok(())
+}
+
+/// End a container known only by its remains record (its state.json is
+/// corrupt): kill what is in its cgroup and init, if init is still the
+/// process that was started, then remove the cgroup. No hooks: the config
+/// went with the state.
+fn end_remains(id: &str, r: &state::Remains) -> Result<()> {
+    let cg = r.cgroup.clone().map(|dir| crate::cgroups::Cgroup { dir });
+    if let Some(cg) = &cg {
+        let _ = cg.freeze(false);
+        for pid in cg.procs().unwrap_or_default() {
+            let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
+        }
+    }
+    let init = Pid::from_raw(r.pid);
+    if procfs::is_alive(init, r.pid_start) {
+        let _ = send_signal(init, Signal::SIGKILL);
+        if !wait_gone(init, r.pid_start, Duration::from_secs(10)) {
+            return Err(Error::Child(format!(
+                "container {id} init {} did not die after SIGKILL",
+                r.pid
+            )));
+        }
+    }
+    match cg {
+        Some(cg) => cg.destroy(),
+        None => Ok(()),
+    }
 }
 
 /// Every container under `root` with its status. Corrupt states are

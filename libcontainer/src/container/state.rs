@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use nix::fcntl::{Flock, FlockArg};
@@ -107,6 +108,47 @@ pub struct StateRoot {
 /// The file in a container's dir that init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// Beside the state: init's pid and start time and the cgroup, in a few
+/// bytes of text, so that `delete --force` can still end a container whose
+/// state.json got corrupted (runc would leak its processes).
+const REMAINS_FILE: &str = "remains";
+
+/// What `delete --force` needs to end a container without its state.json.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Remains {
+    /// Host pid of init.
+    pub pid: i32,
+    /// Its start time, to tell a reused pid.
+    pub pid_start: u64,
+    /// The container's cgroup directory, when skiff made one.
+    pub cgroup: Option<PathBuf>,
+}
+
+impl Remains {
+    fn encode(&self) -> Vec<u8> {
+        let mut out = format!("{} {}\n", self.pid, self.pid_start).into_bytes();
+        if let Some(cg) = &self.cgroup {
+            out.extend_from_slice(cg.as_os_str().as_bytes());
+            out.push(b'\n');
+        }
+        out
+    }
+
+    fn decode(data: &[u8]) -> Option<Remains> {
+        let mut lines = data.split(|&b| b == b'\n');
+        let first = std::str::from_utf8(lines.next()?).ok()?;
+        let (pid, start) = first.split_once(' ')?;
+        let cgroup = lines
+            .next()
+            .filter(|l| l.first() == Some(&b'/'))
+            .map(|l| PathBuf::from(std::ffi::OsStr::from_bytes(l)));
+        Some(Remains {
+            pid: pid.parse().ok().filter(|&p| p > 0)?,
+            pid_start: start.parse().ok()?,
+            cgroup,
+        })
+    }
+}
 
 /// Check that `id` is safe to use as a directory name, as runc does.
 pub fn validate_id(id: &str) -> Result<()> {
@@ -143,21 +185,47 @@ impl StateRoot {
         self.path.join(id)
     }
 
-    /// Reserve `id`: create its directory, failing if it exists.
-    pub fn reserve(&self, id: &str) -> Result<PathBuf> {
+    /// Reserve `id`: create its directory, failing if it exists, and hold
+    /// its lock. The directory is made under a name no id can have (it has
+    /// spaces), locked, and only then renamed to `id` (RENAME_NOREPLACE), so
+    /// no other command ever finds it unlocked and without a state (which
+    /// `delete` takes for the remains of a killed create).
+    pub fn reserve(&self, id: &str) -> Result<Lock> {
         use std::os::unix::fs::DirBuilderExt;
         validate_id(id)?;
         let dir = self.dir(id);
-        match std::fs::DirBuilder::new().mode(0o711).create(&dir) {
-            Ok(()) => Ok(dir),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                Err(Error::Exists(id.to_string()))
+        let tmp = self.path.join(format!(
+            ".creating {} {}",
+            std::process::id(),
+            nix::unistd::gettid()
+        ));
+        std::fs::DirBuilder::new()
+            .mode(0o711)
+            .create(&tmp)
+            .path(&tmp)?;
+        let locked = File::open(&tmp)
+            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
+            .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| e));
+        let res = locked.and_then(|file| {
+            nix::fcntl::renameat2(
+                None,
+                &tmp,
+                None,
+                &dir,
+                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
+            )
+            .map(|()| Lock { file })
+        });
+        res.map_err(|e| {
+            let _ = std::fs::remove_dir(&tmp);
+            match e {
+                nix::errno::Errno::EEXIST => Error::Exists(id.to_string()),
+                e => Error::Io {
+                    path: dir,
+                    source: e.into(),
+                },
             }
-            Err(e) => Err(Error::Io {
-                path: dir,
-                source: e,
-            }),
-        }
+        })
     }
 
     /// Take the exclusive lock of container `id`, which must exist.
@@ -213,7 +281,22 @@ impl StateRoot {
         })?;
         let mut f = File::create(&tmp).path(&tmp)?;
         f.write_all(&data).path(&tmp)?;
-        std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)
+        std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
+        if state.pid > 0 {
+            let remains = Remains {
+                pid: state.pid,
+                pid_start: state.pid_start,
+                cgroup: state.cgroup.clone(),
+            };
+            let path = dir.join(REMAINS_FILE);
+            std::fs::write(&path, remains.encode()).path(&path)?;
+        }
+        Ok(())
+    }
+
+    /// The remains record of container `id`, if there is a readable one.
+    pub fn load_remains(&self, id: &str) -> Option<Remains> {
+        Remains::decode(&std::fs::read(self.dir(id).join(REMAINS_FILE)).ok()?)
     }
 
     /// Ids of every container under this root, sorted.
@@ -223,6 +306,7 @@ impl StateRoot {
             .flatten()
             .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|name| validate_id(name).is_ok())
             .collect();
         ids.sort();
         Ok(ids)
@@ -292,5 +376,53 @@ mod tests {
         for bad in ["", ".", "..", "a/b", "../x", "a b", "x\n"] {
             assert!(validate_id(bad).is_err(), "{bad:?}");
         }
+    }
+
+    #[test]
+    fn remains_round_trip_and_garbage() {
+        for r in [
+            Remains {
+                pid: 42,
+                pid_start: 123456,
+                cgroup: Some(PathBuf::from("/sys/fs/cgroup/a b/c")),
+            },
+            Remains {
+                pid: 7,
+                pid_start: 0,
+                cgroup: None,
+            },
+        ] {
+            assert_eq!(Remains::decode(&r.encode()), Some(r));
+        }
+        for bad in [
+            &b""[..],
+            b"x",
+            b"12",
+            b"-1 5\n",
+            b"0 5\n",
+            b"5 x\n",
+            b"\xff 1\n",
+        ] {
+            assert_eq!(Remains::decode(bad), None, "{bad:?}");
+        }
+        // A relative (torn) cgroup line is not taken.
+        assert_eq!(Remains::decode(b"5 6\nsys/fs").and_then(|r| r.cgroup), None);
+    }
+
+    #[test]
+    fn reserve_is_locked_and_exclusive() {
+        let path = std::env::temp_dir().join(format!("skiff-reserve-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let root = StateRoot { path: path.clone() };
+        let lock = root.reserve("c1").unwrap();
+        assert!(matches!(root.reserve("c1"), Err(Error::Exists(_))));
+        // Its lock is held: a second lock on the dir would block.
+        let f = File::open(root.dir("c1")).unwrap();
+        assert!(Flock::lock(f, FlockArg::LockExclusiveNonblock).is_err());
+        drop(lock);
+        // A half-made reservation (a name no id can have) is not listed.
+        std::fs::create_dir(path.join(".creating 1 2")).unwrap();
+        assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        std::fs::remove_dir_all(&path).unwrap();
     }
 }

@@ -81,6 +81,17 @@ fn rootless(flag: &str) -> anyhow::Result<bool> {
 }
 
 fn main() -> ExitCode {
+    // The commands that fork into a container re-execute skiff from a sealed
+    // copy of itself (exeseal) before they do anything else. Doing it before
+    // the argument parsing keeps the first image small: it faults in and
+    // runs almost nothing. A stray match (an id named "run") costs only the
+    // re-exec; a failure here is reported by the command's own call.
+    if std::env::args_os()
+        .skip(1)
+        .any(|a| a == "create" || a == "run" || a == "exec")
+    {
+        let _ = libcontainer::exeseal::ensure_sealed();
+    }
     let cli = Cli::parse();
     let log = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(l) => l,

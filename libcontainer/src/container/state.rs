@@ -282,7 +282,9 @@ impl StateRoot {
         let mut f = File::create(&tmp).path(&tmp)?;
         f.write_all(&data).path(&tmp)?;
         std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
-        if state.pid > 0 {
+        // Init and the cgroup are known, and final, from the saves of the
+        // creating phase on.
+        if state.pid > 0 && state.creating {
             let remains = Remains {
                 pid: state.pid,
                 pid_start: state.pid_start,

@@ -289,7 +289,7 @@ fn systemd_scope(s: &State, id: &str) -> Result<crate::cgroups::systemd::Scope> 
 /// else its pid namespace, else just init.
 fn container_pids(s: &State) -> Vec<Pid> {
     if s.cgroup().is_some() {
-        cgroup_pids(s)
+        procs_of(s.cgroup().as_ref())
     } else if own_pid_ns(s) {
         procfs::pids_in_pid_ns_of(s.init_pid())
     } else {
@@ -297,8 +297,9 @@ fn container_pids(s: &State) -> Vec<Pid> {
     }
 }
 
-fn cgroup_pids(s: &State) -> Vec<Pid> {
-    s.cgroup()
+/// The processes in `cgroup` (none without one, or if it cannot be read).
+fn procs_of(cgroup: Option<&crate::cgroups::Cgroup>) -> Vec<Pid> {
+    cgroup
         .and_then(|c| c.procs().ok())
         .unwrap_or_default()
         .into_iter()
@@ -310,18 +311,33 @@ fn kill_and_wait(s: &State) -> Result<()> {
     if s.pid <= 0 {
         return Ok(());
     }
-    if let Some(cg) = s.cgroup() {
-        // Thaw first: a frozen process cannot die.
+    kill_all(
+        &s.id,
+        s.init_pid(),
+        s.pid_start,
+        s.cgroup().as_ref(),
+        container_pids(s),
+    )
+}
+
+/// SIGKILL `pids` (thawing `cgroup` first: a frozen process cannot die) and
+/// wait until init, the process `init` that started at `start`, is gone.
+fn kill_all(
+    id: &str,
+    init: Pid,
+    start: u64,
+    cgroup: Option<&crate::cgroups::Cgroup>,
+    pids: Vec<Pid>,
+) -> Result<()> {
+    if let Some(cg) = cgroup {
         let _ = cg.freeze(false);
     }
-    let pids = container_pids(s);
     for pid in pids {
         let _ = send_signal(pid, Signal::SIGKILL);
     }
-    if !wait_gone(s.init_pid(), s.pid_start, Duration::from_secs(10)) {
+    if !wait_gone(init, start, Duration::from_secs(10)) {
         return Err(Error::Child(format!(
-            "container {} init {} did not die after SIGKILL",
-            s.id, s.pid
+            "container {id} init {init} did not die after SIGKILL"
         )));
     }
     Ok(())
@@ -333,22 +349,12 @@ fn kill_and_wait(s: &State) -> Result<()> {
 /// went with the state.
 fn end_remains(id: &str, r: &state::Remains) -> Result<()> {
     let cg = r.cgroup.clone().map(|dir| crate::cgroups::Cgroup { dir });
-    if let Some(cg) = &cg {
-        let _ = cg.freeze(false);
-        for pid in cg.procs().unwrap_or_default() {
-            let _ = send_signal(Pid::from_raw(pid), Signal::SIGKILL);
-        }
-    }
     let init = Pid::from_raw(r.pid);
+    let mut pids = procs_of(cg.as_ref());
     if procfs::is_alive(init, r.pid_start) {
-        let _ = send_signal(init, Signal::SIGKILL);
-        if !wait_gone(init, r.pid_start, Duration::from_secs(10)) {
-            return Err(Error::Child(format!(
-                "container {id} init {} did not die after SIGKILL",
-                r.pid
-            )));
-        }
+        pids.push(init);
     }
+    kill_all(id, init, r.pid_start, cg.as_ref(), pids)?;
     match cg {
         Some(cg) => cg.destroy(),
         None => Ok(()),

@@ -288,8 +288,8 @@ fn systemd_scope(s: &State, id: &str) -> Result<crate::cgroups::systemd::Scope> 
 /// Every process of the container, by the best means it has: its cgroup,
 /// else its pid namespace, else just init.
 fn container_pids(s: &State) -> Vec<Pid> {
-    if s.cgroup().is_some() {
-        procs_of(s.cgroup().as_ref())
+    if let Some(cg) = s.cgroup() {
+        procs_of(&cg)
     } else if own_pid_ns(s) {
         procfs::pids_in_pid_ns_of(s.init_pid())
     } else {
@@ -297,10 +297,10 @@ fn container_pids(s: &State) -> Vec<Pid> {
     }
 }
 
-/// The processes in `cgroup` (none without one, or if it cannot be read).
-fn procs_of(cgroup: Option<&crate::cgroups::Cgroup>) -> Vec<Pid> {
+/// The processes in `cgroup` (none if it cannot be read).
+fn procs_of(cgroup: &crate::cgroups::Cgroup) -> Vec<Pid> {
     cgroup
-        .and_then(|c| c.procs().ok())
+        .procs()
         .unwrap_or_default()
         .into_iter()
         .map(Pid::from_raw)
@@ -350,7 +350,7 @@ fn kill_all(
 fn end_remains(id: &str, r: &state::Remains) -> Result<()> {
     let cg = r.cgroup.clone().map(|dir| crate::cgroups::Cgroup { dir });
     let init = Pid::from_raw(r.pid);
-    let mut pids = procs_of(cg.as_ref());
+    let mut pids = cg.as_ref().map(procs_of).unwrap_or_default();
     if procfs::is_alive(init, r.pid_start) {
         pids.push(init);
     }

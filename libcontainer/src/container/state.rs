@@ -203,10 +203,7 @@ impl StateRoot {
             .mode(0o711)
             .create(&tmp)
             .path(&tmp)?;
-        let locked = File::open(&tmp)
-            .map_err(|e| nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-            .and_then(|f| Flock::lock(f, FlockArg::LockExclusive).map_err(|(_, e)| e));
-        let res = locked.and_then(|file| {
+        let res = lock_dir(&tmp).and_then(|lock| {
             nix::fcntl::renameat2(
                 None,
                 &tmp,
@@ -214,15 +211,16 @@ impl StateRoot {
                 &dir,
                 nix::fcntl::RenameFlags::RENAME_NOREPLACE,
             )
-            .map(|()| Lock { file })
+            .map(|()| lock)
+            .map_err(std::io::Error::from)
         });
         res.map_err(|e| {
             let _ = std::fs::remove_dir(&tmp);
-            match e {
-                nix::errno::Errno::EEXIST => Error::Exists(id.to_string()),
-                e => Error::Io {
+            match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Error::Exists(id.to_string()),
+                _ => Error::Io {
                     path: dir,
-                    source: e.into(),
+                    source: e,
                 },
             }
         })
@@ -232,18 +230,13 @@ impl StateRoot {
     pub fn lock(&self, id: &str) -> Result<Lock> {
         validate_id(id)?;
         let dir = self.dir(id);
-        let file = File::open(&dir).map_err(|e| match e.kind() {
+        lock_dir(&dir).map_err(|e| match e.kind() {
             std::io::ErrorKind::NotFound => Error::NotExist(id.to_string()),
             _ => Error::Io {
-                path: dir.clone(),
+                path: dir,
                 source: e,
             },
-        })?;
-        let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| Error::Io {
-            path: dir,
-            source: e.into(),
-        })?;
-        Ok(Lock { file })
+        })
     }
 
     /// Load the state of container `id`.
@@ -325,6 +318,13 @@ impl StateRoot {
             _ => Ok(()),
         }
     }
+}
+
+/// Open directory `dir` and take its exclusive lock, waiting for it.
+fn lock_dir(dir: &Path) -> std::io::Result<Lock> {
+    let file = File::open(dir)?;
+    let file = Flock::lock(file, FlockArg::LockExclusive).map_err(|(_, e)| e)?;
+    Ok(Lock { file })
 }
 
 /// Parse the text of container `id`'s state file `path`.

@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test bench bench-smoke clean
+.PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke clean
 
 all: build
 
@@ -107,11 +107,18 @@ bench: build
 	hack/bench/run
 	hack/bench/run --vm
 
+# The OCI runtime-tools validation suite (integration/runtime-tools), built
+# from the Go module cache, against skiff and Debian's runc: the host part
+# (its cgroup files run in the test VM). Fails when skiff fails a file that
+# runc passes and integration/runtime-tools/known-failures does not list.
+runtime-tools: build
+	integration/runtime-tools/run.sh
+
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
 	hack/bench/run --smoke
 
-test: lint unit conformance stress bench-smoke vm-test
+test: lint unit conformance stress bench-smoke runtime-tools vm-test
 	@echo "make test: all passed"
 
 clean:

@@ -244,7 +244,18 @@ fn rootfs_propagation() {
         return;
     }
     let rt = Runtime::new();
-    for (prop, want_shared) in [("private", false), ("shared", true)] {
+    // All eight values run (unbindable used to fail binding the rootfs).
+    let props = [
+        ("private", false),
+        ("rprivate", false),
+        ("slave", false),
+        ("rslave", false),
+        ("shared", true),
+        ("rshared", true),
+        ("unbindable", false),
+        ("runbindable", false),
+    ];
+    for (prop, want_shared) in props {
         let mut bundle = Bundle::with_args(&["cat", "/proc/self/mountinfo"]);
         bundle.config_mut()["linux"]["rootfsPropagation"] = json!(prop);
         let out = rt.run_ok(&bundle);
@@ -260,9 +271,15 @@ fn rootfs_propagation() {
         let shared = optional.iter().any(|f| f.starts_with("shared:"));
         let slave = optional.iter().any(|f| f.starts_with("master:"));
         assert_eq!(shared, want_shared, "rootfsPropagation {prop}: {root}");
-        if prop == "private" {
-            assert!(!slave, "rootfsPropagation private: {root}");
+        if prop.ends_with("private") {
+            assert!(!slave, "rootfsPropagation {prop}: {root}");
         }
+        let unbindable = optional.contains(&"unbindable");
+        assert_eq!(
+            unbindable,
+            prop.ends_with("unbindable"),
+            "rootfsPropagation {prop}: {root}"
+        );
     }
 }
 

@@ -102,6 +102,23 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
     }
     // Like runc, a namespace joined by path counts as private here.
     let has_ns = |t| linux.namespaces().iter().flatten().any(|n| n.typ() == t);
+    if !has_ns(LinuxNamespaceType::Mount) {
+        // The container shares the caller's mounts: nothing may be masked
+        // or remounted there (runc's check and words).
+        let paths = [
+            ("linux.maskedPaths", linux.masked_paths()),
+            ("linux.readonlyPaths", linux.readonly_paths()),
+        ];
+        if let Some((field, _)) = paths
+            .iter()
+            .find(|(_, p)| p.as_ref().is_some_and(|p| !p.is_empty()))
+        {
+            return Err(invalid(
+                *field,
+                "unable to restrict sys entries without a private MNT namespace",
+            ));
+        }
+    }
     if spec.hostname().is_some() && !has_ns(LinuxNamespaceType::Uts) {
         return Err(invalid(
             "hostname",

@@ -156,27 +156,40 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     if let Some(d) = spec.domainname().as_deref().filter(|_| uts_new) {
         set_domainname(d)?;
     }
-    let prepared = rootfs::prepare(
-        spec,
-        &a.bundle.rootfs,
-        &a.bundle.path,
-        a.in_userns,
-        std::mem::take(&mut a.idmapped),
-    )?;
-    if let Some(master) = &prepared.console {
+    // Never touch the caller's mounts: without a mount namespace of its own
+    // (new or joined) the container gets no rootfs set-up at all, as in runc.
+    let own_mounts = a
+        .bundle
+        .namespace(oci_spec::runtime::LinuxNamespaceType::Mount)
+        .is_some();
+    let mut prepared = if own_mounts {
+        rootfs::prepare(
+            spec,
+            &a.bundle.rootfs,
+            &a.bundle.path,
+            a.in_userns,
+            std::mem::take(&mut a.idmapped),
+        )?
+    } else {
+        rootfs::prepare_shared(spec)?
+    };
+    let (master, tty) = prepared.console.take().unzip();
+    if let Some(master) = &master {
         let sock = a.console_socket.as_ref().ok_or_else(|| Error::Invalid {
             field: "process.terminal".into(),
             msg: "a terminal needs --console-socket".into(),
         })?;
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
-    drop(prepared.console);
+    drop(master);
     a.chan.send(&Msg::RunHooks)?;
     wait_for(&a.chan, &Msg::HooksDone)?;
     hooks::run(spec.hooks().as_ref(), Kind::CreateContainer, &state)?;
-    rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
+    if own_mounts {
+        rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
+    }
     drop(prepared.root);
-    rootfs::finish(spec)?;
+    rootfs::finish(spec, own_mounts)?;
     let mut process = process.clone();
     if !a.extra_env.is_empty() {
         let mut env = process.env().clone().unwrap_or_default();
@@ -187,20 +200,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     fin.preserve_fds = a.preserve_fds;
     let seccomp = spec.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     fin.seccomp = crate::security::seccomp::for_init(seccomp, a.seccomp_listener, &state)?;
-    if process.terminal().unwrap_or(false) {
-        let console = rootfs::open_in_root(
-            std::fs::File::open("/")
-                .map_err(|e| Error::Io {
-                    path: "/".into(),
-                    source: e,
-                })?
-                .as_fd(),
-            std::path::Path::new("/dev/console"),
-            libc::O_RDWR | libc::O_NOCTTY,
-        )
-        .step(|| "open /dev/console".into())?;
-        fin.tty = Some(console);
-    }
+    fin.tty = tty;
     fin.apply_rlimits()?;
     Attrs::resolve(&process, spec.linux().as_ref())?.apply()?;
     fin.enter_cwd()?;

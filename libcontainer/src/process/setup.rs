@@ -217,23 +217,6 @@ impl Final {
             }
         }
         caps::drop_bounding(&self.caps)?;
-        // seccomp without no_new_privs needs CAP_SYS_ADMIN, which the user
-        // switch drops: load it now, as runc, crun and youki do. What skiff
-        // still calls after this (prctl, setgroups, setres[ug]id, capget/
-        // capset, umask, getcwd, rt_sigaction, rt_sigprocmask, close_range,
-        // fcntl, execve) must be allowed by the profile; a notify fd goes to
-        // the agent first, so a notified one of these is answered, not hung.
-        // With no_new_privs the filter goes in last, just before execve.
-        if !self.no_new_privs {
-            if let Some(f) = self.seccomp.take() {
-                f.load()?;
-            }
-        }
-        caps::switch_user(self.uid, self.gid, &self.groups, &self.caps, self.setgroups)?;
-        if self.no_new_privs {
-            nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
-        }
-        sys::set_umask(self.umask);
         // CVE-2024-21626: the cwd must be inside the container's root, never
         // a directory reached through a leaked host fd.
         let cwd = sys::raw_getcwd().step(|| "getcwd".into())?;
@@ -255,6 +238,23 @@ impl Final {
                 fd as i32,
                 nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::empty()),
             );
+        }
+        sys::set_umask(self.umask);
+        // seccomp without no_new_privs needs CAP_SYS_ADMIN, which the user
+        // switch drops: load it now, as runc does. After it skiff makes only
+        // the calls runc makes at that point (sendmsg of a notify fd,
+        // setgroups, setres[ug]id, capget/capset, prctl) and execve, so a
+        // profile that allows what runc needs works; notifying sendmsg or
+        // write is refused when the profile is compiled. With no_new_privs
+        // the filter goes in last, just before execve.
+        if !self.no_new_privs {
+            if let Some(f) = self.seccomp.take() {
+                f.load()?;
+            }
+        }
+        caps::switch_user(self.uid, self.gid, &self.groups, &self.caps, self.setgroups)?;
+        if self.no_new_privs {
+            nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
         }
         if let Some(f) = self.seccomp.take() {
             f.load()?;

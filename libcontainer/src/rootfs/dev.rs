@@ -163,8 +163,10 @@ pub fn open_pty(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<(OwnedFd, 
 }
 
 /// Open a new pty in the container's devpts (its /dev/pts/ptmx), unlock it,
-/// apply `size`, and bind its peer on /dev/console. Returns the master.
-pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<OwnedFd> {
+/// apply `size`, and bind its peer on /dev/console. Returns the master and
+/// the peer: the process's terminal is the peer itself (`/dev/pts/N`, as
+/// runc gives it), not /dev/console.
+pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<(OwnedFd, OwnedFd)> {
     let (master, peer) = open_pty(root, size)?;
     let target = console_target(root)?;
     mount(
@@ -175,7 +177,7 @@ pub fn setup_console(root: BorrowedFd, size: Option<(u16, u16)>) -> Result<Owned
         None::<&str>,
     )
     .step(|| "bind pty on /dev/console".into())?;
-    Ok(master)
+    Ok((master, peer))
 }
 
 /// The /dev/console bind target: a regular file or char device reached

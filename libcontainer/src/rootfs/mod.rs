@@ -17,7 +17,7 @@ pub mod idmap;
 
 pub use dev::open_pty;
 pub use mount::CgroupMode;
-pub use resolve::{open_in_root, open_proc};
+pub use resolve::open_proc;
 
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::sys;
@@ -58,8 +58,59 @@ pub fn check_propagation(spec: &Spec) -> Result<()> {
 pub struct Prepared {
     /// The rootfs, bind-mounted on itself.
     pub root: OwnedFd,
-    /// The pty master when `process.terminal` is set.
-    pub console: Option<OwnedFd>,
+    /// The pty master and its peer (the process's terminal) when
+    /// `process.terminal` is set.
+    pub console: Option<(OwnedFd, OwnedFd)>,
+}
+
+fn console_size(spec: &Spec) -> Option<(u16, u16)> {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.console_size())
+        .map(|b| (b.height() as u16, b.width() as u16))
+}
+
+fn wants_terminal(spec: &Spec) -> bool {
+    spec.process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false)
+}
+
+/// Without a mount namespace of its own the container shares the caller's
+/// mounts, so nothing may be mounted, pivoted or remounted: like runc, skiff
+/// skips the whole rootfs set-up and the process keeps the caller's root.
+/// Masked and read-only paths are refused by validation; `mounts`, a
+/// read-only root and rootfsPropagation are ignored with a warning (runc
+/// ignores them silently). A terminal is a new pty of the caller's
+/// /dev/pts, without a /dev/console.
+pub fn prepare_shared(spec: &Spec) -> Result<Prepared> {
+    let ignored = [
+        (
+            "mounts",
+            spec.mounts().as_ref().is_some_and(|m| !m.is_empty()),
+        ),
+        (
+            "root.readonly",
+            spec.root().as_ref().and_then(|r| r.readonly()) == Some(true),
+        ),
+        (
+            "linux.rootfsPropagation",
+            spec.linux()
+                .as_ref()
+                .is_some_and(|l| l.rootfs_propagation().is_some()),
+        ),
+    ];
+    for (field, _) in ignored.iter().filter(|(_, set)| *set) {
+        tracing::warn!("{field}: ignored: the container has no mount namespace of its own");
+    }
+    let root: OwnedFd = std::fs::File::open("/").path("/")?.into();
+    let console = if wants_terminal(spec) {
+        Some(open_pty(root.as_fd(), console_size(spec))?)
+    } else {
+        None
+    };
+    Ok(Prepared { root, console })
 }
 
 /// Mount everything in the rootfs (runs in the container's mount namespace).
@@ -71,20 +122,22 @@ pub fn prepare(
     mut idmapped: Vec<idmap::Idmapped>,
 ) -> Result<Prepared> {
     let linux = spec.linux().as_ref();
-    // Nothing done in here may propagate back to the host.
+    // As runc: a shared rootfsPropagation is applied to / as given, so that
+    // the container's copies stay in the host's peer groups and a volume
+    // bound with rshared receives and sends mounts. Any other value starts
+    // from rslave (runc's default) and is applied to the new root in
+    // `finish` (unbindable here would make the rootfs impossible to bind).
     let root_prop = linux
         .and_then(|l| l.rootfs_propagation().as_deref())
         .and_then(propagation_flags)
-        .filter(|f| !f.contains(MsFlags::MS_SHARED))
+        .filter(|f| f.contains(MsFlags::MS_SHARED))
         .unwrap_or(MsFlags::MS_SLAVE | MsFlags::MS_REC);
-    mount2(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        root_prop | MsFlags::MS_REC,
-        None::<&str>,
-    )
-    .step(|| "make / private to the container".into())?;
+    mount2(None::<&str>, "/", None::<&str>, root_prop, None::<&str>)
+        .step(|| "set the propagation of / in the container's mount namespace".into())?;
+    // The mount holding the rootfs goes private (in this namespace only), so
+    // neither the rootfs bind below nor anything mounted under it reaches the
+    // host, and pivot_root finds no shared parent.
+    make_parent_mount_private(rootfs)?;
     mount2(
         Some(rootfs),
         rootfs,
@@ -127,15 +180,36 @@ pub fn prepare(
     if let Some(p) = process {
         resolve::mkdir_all(root.as_fd(), p.cwd())?;
     }
-    let console = if process.and_then(|p| p.terminal()).unwrap_or(false) {
-        let size = process
-            .and_then(|p| p.console_size())
-            .map(|b| (b.height() as u16, b.width() as u16));
-        Some(dev::setup_console(root.as_fd(), size)?)
+    let console = if wants_terminal(spec) {
+        Some(dev::setup_console(root.as_fd(), console_size(spec))?)
     } else {
         None
     };
     Ok(Prepared { root, console })
+}
+
+/// Make the mount that holds `path` (the nearest mount point at or above
+/// it) private, as runc does before binding the rootfs.
+fn make_parent_mount_private(path: &Path) -> Result<()> {
+    let mut at = path;
+    loop {
+        match mount2(
+            None::<&str>,
+            at,
+            None::<&str>,
+            MsFlags::MS_PRIVATE,
+            None::<&str>,
+        ) {
+            Ok(()) => return Ok(()),
+            // Not a mount point: try the directory above.
+            Err(nix::errno::Errno::EINVAL) if at.parent().is_some() => {
+                at = at.parent().unwrap_or(Path::new("/"));
+            }
+            Err(e) => {
+                return Err(e).step(|| format!("make the mount holding {} private", path.display()))
+            }
+        }
+    }
 }
 
 /// Make the rootfs the process's root: pivot_root and detach the old root,
@@ -164,8 +238,9 @@ pub fn enter(root: BorrowedFd, no_pivot: bool) -> Result<()> {
     nix::unistd::chdir("/").step(|| "chdir /".into())
 }
 
-/// The steps after pivot_root, all resolved from the new root.
-pub fn finish(spec: &Spec) -> Result<()> {
+/// The steps after pivot_root, all resolved from the new root. Without a
+/// mount namespace of its own (`own_mounts` false) only sysctl is written.
+pub fn finish(spec: &Spec, own_mounts: bool) -> Result<()> {
     let root: OwnedFd = std::fs::File::open("/").path("/")?.into();
     let linux = spec.linux().as_ref();
     if let Some(sysctl) = linux.and_then(|l| l.sysctl().as_ref()) {
@@ -173,6 +248,9 @@ pub fn finish(spec: &Spec) -> Result<()> {
             sysctl.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
         v.sort();
         paths::sysctl(root.as_fd(), &v)?;
+    }
+    if !own_mounts {
+        return Ok(());
     }
     if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
         paths::readonly(root.as_fd(), ro)?;

@@ -198,8 +198,13 @@ impl Prepared {
                 msg: "no listener to send the notify fd to".into(),
             });
         }
+        let mut prog = Vec::new();
+        if super::enosys::wanted(f) {
+            prog = super::enosys::stub(&super::enosys::last_syscalls(f));
+        }
+        prog.extend(bpf(f)?);
         Ok(Prepared {
-            prog: bpf(f)?,
+            prog,
             flags: load_flags(f),
             sink: if f.uses_notify() { sink } else { None },
         })

@@ -4,6 +4,7 @@
 //! and [`notify`] hands a SCMP_ACT_NOTIFY listener fd to the `listenerPath`
 //! agent as runc does.
 
+pub(crate) mod enosys;
 pub(crate) mod load;
 pub mod names;
 pub(crate) mod notify;
@@ -118,6 +119,9 @@ pub struct Filter {
     pub rules: Vec<Rule>,
     /// Syscall names unknown to libseccomp on this architecture (skipped).
     pub skipped: Vec<String>,
+    /// Every syscall name the profile gives, whatever its action: the
+    /// highest of them per architecture bounds the -ENOSYS stub.
+    pub named: Vec<String>,
     /// The notify agent, when any rule uses SCMP_ACT_NOTIFY.
     pub listener: Option<Listener>,
 }
@@ -199,9 +203,10 @@ pub fn arch(a: Arch) -> ScmpArch {
     }
 }
 
-/// Syscalls skiff itself makes between loading the filter and handing the
-/// notify fd over: notifying them would wait for an agent that has no fd yet.
-const HANDOVER_SYSCALLS: [&str; 1] = ["sendmsg"];
+/// Syscalls skiff itself makes after loading the filter (sendmsg hands the
+/// notify fd over, write reports a failed exec to `start`): notifying them
+/// would wait for an agent that has no fd yet, or answer for the runtime.
+const RUNTIME_SYSCALLS: [&str; 2] = ["sendmsg", "write"];
 
 fn rules_of(i: usize, call: &LinuxSyscall, default: Action, out: &mut Filter) -> Result<()> {
     let field = format!("linux.seccomp.syscalls[{i}]");
@@ -244,12 +249,13 @@ fn rules_of(i: usize, call: &LinuxSyscall, default: Action, out: &mut Filter) ->
         vec![conds]
     };
     for name in call.names() {
-        if act == Action::Notify && HANDOVER_SYSCALLS.contains(&name.as_str()) {
+        if act == Action::Notify && RUNTIME_SYSCALLS.contains(&name.as_str()) {
             return Err(invalid(
                 format!("{field}.action"),
-                format!("SCMP_ACT_NOTIFY cannot be used for {name}: skiff hands the notify fd over with it"),
+                format!("SCMP_ACT_NOTIFY cannot be used for {name}: the runtime needs it after the filter is loaded"),
             ));
         }
+        out.named.push(name.clone());
         let Ok(sys) = ScmpSyscall::from_name(name) else {
             // As runc: a name libseccomp does not know on this architecture
             // is skipped (with a warning from `check`/`for_exec`).
@@ -312,6 +318,7 @@ pub fn compile(s: &LinuxSeccomp) -> Result<Filter> {
         flags,
         rules: Vec::new(),
         skipped: Vec::new(),
+        named: Vec::new(),
         listener: None,
     };
     for (i, call) in s.syscalls().iter().flatten().enumerate() {

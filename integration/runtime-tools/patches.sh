@@ -125,3 +125,16 @@ func childNofile() (uint64, uint64, bool) {
 }
 GO
 echo "patched cmd/runtimetest/main.go (childNofile)"
+
+# 10. poststart: the user process (`echo 'process called' >> /output`) and
+#     the poststart hook (`echo 'post-start called' >> output`) run at the
+#     same time once the process has been executed, so which line comes
+#     first is a race (seen both ways with skiff on the same binary), yet the
+#     test fails "post-start called\nprocess called\n". Check instead what
+#     the spec fixes: the hook has run when `start` returns (config.md#poststart:
+#     "called after the user-specified process is executed but before the
+#     start operation returns"; PreDelete runs right after start), and not at
+#     create (the PostCreate check, unchanged); accept either order of the
+#     two lines after the process exited.
+subst poststart 's/(\t\tPreDelete: func\(r \*util\.Runtime\) error \{\n)/$1\t\t\tif early, _ := os.ReadFile(output); !strings.Contains(string(early), "post-start called") {\n\t\t\t\treturn specerror.NewError(specerror.PoststartTiming, fmt.Errorf("The post-start hooks MUST be called before the `start` operation returns"), rspec.Version)\n\t\t\t}\n/'
+subst poststart 's/\t\t\tcase "post-start called\\nprocess called\\n":\n\t\t\t\treturn specerror\.NewError\(specerror\.PoststartTiming, [^\n]*\n/\t\t\tcase "post-start called\\nprocess called\\n":\n\t\t\t\treturn nil\n/'

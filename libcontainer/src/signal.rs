@@ -6,11 +6,12 @@ use crate::error::{Error, Result};
 
 /// Parse `TERM`, `SIGTERM`, `sigterm` or `15` into a signal number.
 ///
-/// Real-time signals are accepted as numbers and as `RTMIN+N` / `RTMAX-N`.
+/// Real-time signals are accepted as numbers and as `RTMIN+N` / `RTMAX-N`;
+/// `0` only checks that the process exists (kill(2)'s null signal, as runc).
 pub fn parse(s: &str) -> Result<i32> {
     let bad = || Error::BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return if (1..=libc::SIGRTMAX()).contains(&n) {
+        return if (0..=libc::SIGRTMAX()).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -54,6 +55,15 @@ pub fn parse(s: &str) -> Result<i32> {
         .map_err(|_| bad())
 }
 
+/// Restore SIGPIPE's default action (death), which the Rust runtime set to
+/// ignored: a CLI writing to a closed pipe then ends as runc's would,
+/// instead of panicking in `println!`.
+pub fn default_sigpipe() {
+    // SAFETY: installing SIG_DFL for SIGPIPE is always sound; callers use
+    // it only in processes that write nothing but their own output.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -61,11 +71,12 @@ mod tests {
     #[test]
     fn names_and_numbers() {
         assert_eq!(parse("9").unwrap(), 9);
+        assert_eq!(parse("0").unwrap(), 0);
         assert_eq!(parse("KILL").unwrap(), 9);
         assert_eq!(parse("SIGTERM").unwrap(), 15);
         assert_eq!(parse("sigusr1").unwrap(), libc::SIGUSR1);
         assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
-        for bad in ["0", "-1", "100", "FOO", "SIG", "RTMIN+99", ""] {
+        for bad in ["-1", "100", "FOO", "SIG", "RTMIN+99", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }
     }

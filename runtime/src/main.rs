@@ -18,8 +18,11 @@ const VERSION: &str = concat!(
 
 /// The global flags, named as runc names them.
 #[derive(Debug, Parser)]
-#[command(name = "skiff", version = VERSION, about = "skiff: a fast, small OCI container runtime (drop-in for runc)")]
+#[command(name = "skiff", version = VERSION, disable_version_flag = true, about = "skiff: a fast, small OCI container runtime (drop-in for runc)")]
 struct Cli {
+    /// Print the version (runc's -v / --version).
+    #[arg(short = 'v', long = "version", action = clap::ArgAction::Version)]
+    version: Option<bool>,
     /// Directory for the containers' state [default: /run/skiff, or
     /// $XDG_RUNTIME_DIR/skiff when not root].
     #[arg(long)]
@@ -81,6 +84,15 @@ fn rootless(flag: &str) -> anyhow::Result<bool> {
 }
 
 fn main() -> ExitCode {
+    // Rust ignores SIGPIPE, so printing to a closed pipe (`skiff features |
+    // head`, `skiff --help | head`) would panic. The commands that only
+    // print die of the signal quietly instead, as runc (Go) does for stdout;
+    // the others keep it ignored, so a hook that does not read its state
+    // gives EPIPE rather than killing skiff half-way.
+    let help = ["help", "-h", "--help", "-v", "--version"];
+    if std::env::args().len() == 1 || std::env::args().skip(1).any(|a| help.contains(&a.as_str())) {
+        libcontainer::signal::default_sigpipe();
+    }
     // The commands that fork into a container re-execute skiff from a sealed
     // copy of itself (exeseal) before they do anything else. Doing it before
     // the argument parsing keeps the first image small: it faults in and
@@ -93,6 +105,9 @@ fn main() -> ExitCode {
         let _ = libcontainer::exeseal::ensure_sealed();
     }
     let cli = Cli::parse();
+    if cli.cmd.only_prints() {
+        libcontainer::signal::default_sigpipe();
+    }
     let log = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(l) => l,
         Err(e) => {
@@ -110,7 +125,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(e) => {
             log.fatal(&e);
-            ExitCode::from(1)
+            ExitCode::from(commands::exit_code_of(&e))
         }
     }
 }

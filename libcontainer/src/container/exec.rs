@@ -76,12 +76,23 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     // namespace too. A rootless caller has none: its child joins the user
     // namespace and the pid namespace together and forks the process there.
     let mut ns = ns;
+    // Where this thread forks children goes back after the fork: a thread
+    // whose children's pid namespace is not its own cannot create threads
+    // (EINVAL), which the foreground pty copy of `exec -t` needs.
+    let mut own_pid_ns = None;
     if differs("pid") {
+        let own = std::fs::File::open("/proc/thread-self/ns/pid").map_err(|e| Error::Io {
+            path: "/proc/thread-self/ns/pid".into(),
+            source: e,
+        })?;
         match nix::sched::setns(&pidfd, CloneFlags::CLONE_NEWPID) {
             Err(nix::errno::Errno::EPERM) if ns.contains(CloneFlags::CLONE_NEWUSER) => {
                 ns |= CloneFlags::CLONE_NEWPID;
             }
-            r => r.step(|| "join the container's pid namespace".into())?,
+            r => {
+                r.step(|| "join the container's pid namespace".into())?;
+                own_pid_ns = Some(own);
+            }
         }
     }
     let console_socket = match (&opts.console_socket, &opts.console_stream) {
@@ -139,6 +150,10 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         }
         Forked::Parent(pid) => pid,
     };
+    if let Some(fd) = &own_pid_ns {
+        nix::sched::setns(fd, CloneFlags::CLONE_NEWPID)
+            .step(|| "return to our own pid namespace".into())?;
+    }
     drop(child_chan);
     drop(console_socket);
     let pid = match ns.contains(CloneFlags::CLONE_NEWPID) {

@@ -102,6 +102,14 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     die_with_parent(true)?;
     let spec = &a.bundle.spec;
     super::setup::install_stdio(a.stdio)?;
+    let terminal = spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    if terminal {
+        super::setup::null_stdio()?;
+    }
     let go = Msg::Go {
         state: String::new(),
         created: String::new(),

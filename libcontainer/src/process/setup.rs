@@ -216,6 +216,9 @@ impl Final {
                     .step(|| format!("dup2 terminal to fd {fd}"))?;
             }
         }
+        if self.tty.is_some() {
+            give_terminal_to(self.uid);
+        }
         caps::drop_bounding(&self.caps)?;
         // CVE-2024-21626: the cwd must be inside the container's root, never
         // a directory reached through a leaked host fd.
@@ -265,6 +268,42 @@ impl Final {
             source: e,
         })
     }
+}
+
+/// Make the terminal on stdio owned by `uid`, so a process that is not
+/// root can use its own terminal (runc's fixStdioPermissions: the uid
+/// only, the group stays devpts's `tty`). Only the pty skiff made is
+/// changed, never a file or pipe of the caller's; a terminal whose owner
+/// cannot be changed here (unmapped in a user namespace) is left as it is.
+fn give_terminal_to(uid: u32) {
+    for fd in 0..3 {
+        let Ok(st) = nix::sys::stat::fstat(fd) else {
+            continue;
+        };
+        if st.st_uid == uid || !nix::unistd::isatty(fd).unwrap_or(false) {
+            continue;
+        }
+        let _ = nix::unistd::fchown(fd, Some(nix::unistd::Uid::from_raw(uid)), None);
+    }
+}
+
+/// Point stdin, stdout and stderr at /dev/null. A terminal container's init
+/// does this first (as runc's does): its stdio becomes the pty at exec, and
+/// until then it must not hold the caller's (`out=$(skiff create ...)`
+/// would never see EOF).
+pub fn null_stdio() -> Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| Error::Io {
+            path: "/dev/null".into(),
+            source: e,
+        })?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd).step(|| format!("dup2 /dev/null to fd {fd}"))?;
+    }
+    Ok(())
 }
 
 /// Make `fds` (stdin, stdout, stderr) the process's fds 0, 1 and 2, as the

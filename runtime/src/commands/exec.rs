@@ -1,6 +1,9 @@
 //! `exec`: a new process in a running container.
 
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -65,11 +68,44 @@ fn add_caps(set: &Option<Capabilities>, extra: &[Capability]) -> Capabilities {
     s
 }
 
+/// `--env` entries replace the config's entries of the same name (runc:
+/// `exec --env PATH=... printenv PATH` prints the given PATH), others are
+/// appended.
+fn override_env(env: &mut Vec<String>, extra: &[String]) {
+    for e in extra {
+        let key = e.split_once('=').map_or(e.as_str(), |(k, _)| k);
+        env.retain(|old| old.split_once('=').map_or(old.as_str(), |(k, _)| k) != key);
+        env.push(e.clone());
+    }
+}
+
+/// The error of a failed `exec`: runc prints "exec failed: ..." and exits
+/// 255, which callers (containerd, scripts) tell apart from the process's
+/// own exit codes.
+#[derive(Debug)]
+pub struct ExecFailed;
+
+impl std::fmt::Display for ExecFailed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("exec failed")
+    }
+}
+
+/// The exit code of `exec` when it fails.
+pub const EXEC_FAILED: u8 = 255;
+
 fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     if let Some(p) = &a.process {
         let text =
             std::fs::read_to_string(p).with_context(|| format!("--process {}", p.display()))?;
-        return serde_json::from_str(&text)
+        let mut v: serde_json::Value = serde_json::from_str(&text)
+            .with_context(|| format!("--process {}: invalid JSON", p.display()))?;
+        // runc: a process without `user` runs as uid 0, gid 0.
+        if let Some(obj) = v.as_object_mut() {
+            obj.entry("user")
+                .or_insert_with(|| serde_json::json!({"uid": 0, "gid": 0}));
+        }
+        return serde_json::from_value(v)
             .with_context(|| format!("--process {}: invalid JSON", p.display()));
     }
     if a.args.is_empty() {
@@ -78,7 +114,7 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     let mut p = base.cloned().unwrap_or_default();
     p.set_args(Some(a.args.clone()));
     let mut env = p.env().clone().unwrap_or_default();
-    env.extend(a.env.iter().cloned());
+    override_env(&mut env, &a.env);
     p.set_env(Some(env));
     if let Some(cwd) = &a.cwd {
         p.set_cwd(cwd.clone());
@@ -114,15 +150,40 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
     Ok(p)
 }
 
-/// `skiff exec`; returns the process's exit code (0 with --detach).
+/// `skiff exec`; returns the process's exit code (0 with --detach). A
+/// failure to start the process is an [`ExecFailed`] error.
 pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
+    let (pid, signals, console) = start(root, a).context(ExecFailed)?;
+    let Some(signals) = signals else {
+        return Ok(0);
+    };
+    let code = container::wait_forwarding(pid, &signals)?;
+    if let Some(c) = console {
+        c.finish();
+    }
+    Ok(code.clamp(0, 255) as u8)
+}
+
+type Started = (
+    nix::unistd::Pid,
+    Option<nix::sys::signal::SigSet>,
+    Option<super::tty::Console>,
+);
+
+fn start(root: &Path, a: &ExecArgs) -> Result<Started> {
     libcontainer::exeseal::ensure_sealed()?;
     let root = StateRoot::open(root)?;
     let (state, _) = container::load(&root, &a.id)?;
     let process = build_process(state.config.process().as_ref(), a)?;
     let terminal = process.terminal().unwrap_or(false);
+    // As runc: without --console-socket a foreground exec copies the pty to
+    // its own stdio; a detached one has nobody to give it to.
+    let mut console = None;
     if terminal && a.console_socket.is_none() {
-        bail!("--tty: skiff needs --console-socket to give the process a terminal");
+        if a.detach {
+            bail!("--tty: cannot allocate a tty for a detached exec without --console-socket");
+        }
+        console = Some(UnixStream::pair().context("console socketpair")?);
     }
     let opts = ExecOpts {
         process,
@@ -132,7 +193,11 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         stdio: None,
-        console_stream: None,
+        console_stream: console
+            .as_ref()
+            .map(|(_, theirs)| theirs.try_clone().map(|s| Arc::new(OwnedFd::from(s))))
+            .transpose()
+            .context("console socket")?,
     };
     let signals = if a.detach {
         None
@@ -140,9 +205,10 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
         Some(container::block_signals()?)
     };
     let pid = container::exec(&root, &a.id, &opts)?;
-    let Some(signals) = signals else {
-        return Ok(0);
+    drop(opts);
+    let console = match console {
+        Some((ours, _)) => Some(super::tty::attach(super::tty::receive_master(&ours)?)?),
+        None => None,
     };
-    let code = container::wait_forwarding(pid, &signals)?;
-    Ok(code.clamp(0, 255) as u8)
+    Ok((pid, signals, console))
 }

@@ -153,6 +153,30 @@ pub struct RunArgs {
     pub keep: bool,
 }
 
+impl Command {
+    /// Does the command only print (no container is changed, no hook runs)?
+    pub fn only_prints(&self) -> bool {
+        matches!(
+            self,
+            Command::State { .. }
+                | Command::List { .. }
+                | Command::Ps { .. }
+                | Command::Features
+                | Command::Events { .. }
+        )
+    }
+}
+
+/// The exit code for a command that failed with `e`: 255 for a failed
+/// exec (as runc), 1 otherwise.
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    if e.downcast_ref::<exec::ExecFailed>().is_some() {
+        exec::EXEC_FAILED
+    } else {
+        1
+    }
+}
+
 /// Run `cmd` with state under `root`; returns the exit code. `rootless`:
 /// use cgroups only where delegated to the caller.
 pub fn run(cmd: Command, root: &Path, systemd: bool, rootless: bool) -> anyhow::Result<u8> {

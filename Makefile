@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke clean
 
 all: build
 
@@ -73,17 +73,25 @@ lint: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) fmt --manifest-path $(CRI_MANIFEST) -- --check
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) clippy --release --manifest-path $(CRI_MANIFEST) -- -D warnings
 
+# The test stages run under hack/test-report: a test that cannot run here
+# records why (skip!/skip() in tests/src/skip.rs, SKIP lines in the VM
+# suites); after the stage come the skipped tests with their reasons and
+# the line `N passed, N failed, N skipped` (skipped tests are not passed).
+# --no-fail-fast: every test binary runs, so that the counts and the skips
+# are complete even when one fails (the stage still fails).
+REPORT := hack/test-report
+
 unit: build
-	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) test --release --workspace --lib --bins
+	PATH=$$HOME/.cargo/bin:$$PATH $(REPORT) cargo unit $(CARGO) test --release --no-fail-fast --workspace --lib --bins
 
 # The conformance suite: real containers through the built binary, as root.
 conformance: build
-	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --tests -- --test-threads=2
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo conformance $(CARGO) test --release --no-fail-fast -p skiff-conformance --tests -- --test-threads=2
 
 # Heavy robustness runs (tests/tests/stress.rs, #[ignore]d in conformance):
 # 1,000 create/start/kill/delete cycles without leaks, 100 in parallel.
 stress: build
-	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(CARGO) test --release -p skiff-conformance --test stress -- --ignored --test-threads=1
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo stress $(CARGO) test --release -p skiff-conformance --test stress -- --ignored --test-threads=1
 
 # Real fuzzing (nightly + cargo-fuzz, installed if missing): every target
 # for FUZZ_SECONDS, new inputs land in fuzz/corpus/<target>. CI only
@@ -102,7 +110,7 @@ fuzz: deps
 # staged into integration/runtime-tools/.suite first (the VM has no Go).
 vm-test: build
 	integration/runtime-tools/run.sh --stage-vm
-	integration/vm/stage.sh
+	$(REPORT) lines vm integration/vm/stage.sh
 
 # Benchmarks against runc and crun (hack/bench): host and test VM; updates
 # docs/benchmarks.md. Not part of `make test`, which only runs the smoke check.
@@ -115,14 +123,22 @@ bench: build
 # (its cgroup files run in the test VM). Fails when skiff fails a file that
 # runc passes and integration/runtime-tools/known-failures does not list.
 runtime-tools: build
-	integration/runtime-tools/run.sh
+	$(REPORT) lines runtime-tools integration/runtime-tools/run.sh
 
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
 	hack/bench/run --smoke
 
-test: lint unit conformance stress bench-smoke runtime-tools vm-test
-	@echo "make test: all passed"
+# Every stage in order, stopping at the first failure; then the counts of
+# every stage that ran, all their skips with the reasons, and the totals
+# (the last line: `N passed, N failed, N skipped`). Exits non-zero when a
+# stage failed.
+test:
+	@dir=$$(mktemp -d "$${TMPDIR:-/tmp}/skiff-test.XXXXXX") || exit 2; rc=0; \
+	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
+	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
+
+test-stages: lint unit conformance stress bench-smoke runtime-tools vm-test
 
 clean:
 	$(CARGO) clean

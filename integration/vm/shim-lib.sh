@@ -144,8 +144,16 @@ shim_setup() {
 	}
 }
 
+# shim_skip WHY: log why the running test skips (it then returns 77);
+# shim_run_tests prints it on the test's SKIP line.
+shim_skip() {
+	log "SKIP: $*"
+	printf '%s\n' "$*" >"$IT_TMP/skip-reason"
+}
+
 # shim_run_tests [NAME...]: run t_NAME (all, in the order of the suite
-# script, $0, by default).
+# script, $0, by default). A test returns 0 (pass), 77 (skip, after
+# shim_skip) or anything else (fail).
 shim_run_tests() {
 	local names=("$@") t rc pass=0 failed=0 skipped=0 t0
 	if ((${#names[@]} == 0)); then
@@ -156,10 +164,11 @@ shim_run_tests() {
 	for t in "${names[@]}"; do
 		t0=$SECONDS
 		rc=0
+		rm -f "$IT_TMP/skip-reason"
 		(set +e; "t_$t") || rc=$?
 		case $rc in
 		0) echo "PASS shim/$t ($((SECONDS - t0))s)"; ((pass++)) ;;
-		77) echo "SKIP shim/$t"; ((skipped++)) ;;
+		77) echo "SKIP shim/$t: $(cat "$IT_TMP/skip-reason" 2>/dev/null || echo "no reason given")"; ((skipped++)) ;;
 		*)
 			echo "FAIL shim/$t ($((SECONDS - t0))s)"
 			((failed++))

@@ -200,7 +200,7 @@ t_containerd_restart() {
 }
 
 need_cri_test() {
-	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 1; }
+	[[ -x $CRI_TEST ]] || { shim_skip "no $CRI_TEST (make build builds it)"; return 1; }
 }
 
 # CRI, as the kubelet: a pod with two containers on one shim (cgroupfs).

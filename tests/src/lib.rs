@@ -5,13 +5,15 @@
 //! see [`Runtime`]) and its own bundle (see [`Bundle`]), so tests can run in
 //! parallel threads.  Every child process is run with a timeout (see
 //! [`output_with_timeout`]) so that a hung runtime fails a test instead of
-//! hanging CI.
+//! hanging CI.  A test that cannot run on this host says why with
+//! [`skip!`] (or [`skip()`]), so that it is reported as skipped, not passed.
 
 mod bundle;
 mod checks;
 mod console;
 mod runtime;
 mod seccomp_agent;
+mod skip;
 
 pub use bundle::{default_config, Bundle};
 pub use checks::{
@@ -21,6 +23,7 @@ pub use checks::{
 pub use console::{read_pty_until_eof, write_fd_all, ConsoleSocket};
 pub use runtime::{Runtime, Spawned, DEFAULT_TIMEOUT};
 pub use seccomp_agent::{Answer, SeccompAgent, Seen};
+pub use skip::{skip, SKIP_LOG_ENV};
 
 use std::fs;
 use std::io::Read;
@@ -46,12 +49,13 @@ pub fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// Common preamble of every test: returns `false` (after printing `SKIP ...`)
-/// when the test cannot run because we are not root; panics with a clear
-/// message when the skiff binary is missing (`make test` always builds it).
+/// Common preamble of every test: returns `false` (after recording the skip
+/// with [`skip()`]) when the test cannot run because we are not root; panics
+/// with a clear message when the skiff binary is missing (`make test` always
+/// builds it). `test` names the test only where its thread has no name.
 pub fn preflight(test: &str) -> bool {
     if !is_root() {
-        println!("SKIP {test}: the conformance suite must run as root");
+        skip::record(Some(test), "the conformance suite must run as root");
         return false;
     }
     let bin = skiff_bin();

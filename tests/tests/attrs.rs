@@ -162,8 +162,7 @@ fn intel_rdt_without_resctrl_is_a_clear_error() {
         .unwrap()
         .contains(" - resctrl ");
     if mounted {
-        println!("SKIP intel_rdt_without_resctrl_is_a_clear_error: resctrl is mounted here");
-        return;
+        skip!("resctrl is mounted here");
     }
     refused("rdt", "linux.intelRdt", |c| {
         c["linux"]["intelRdt"] = json!({"closID": "skiff", "l3CacheSchema": "L3:0=f"})
@@ -177,10 +176,7 @@ fn apparmor_profile_without_apparmor_is_a_clear_error() {
         .is_ok_and(|s| s.starts_with('Y'));
     if enabled {
         // The VM suite (integration/vm/suite-security.sh) covers the enabled case.
-        println!(
-            "SKIP apparmor_profile_without_apparmor_is_a_clear_error: AppArmor is enabled here"
-        );
-        return;
+        skip!("AppArmor is enabled here");
     }
     refused("apparmor", "process.apparmorProfile", |c| {
         c["process"]["apparmorProfile"] = json!("skiff-test")
@@ -191,10 +187,7 @@ fn apparmor_profile_without_apparmor_is_a_clear_error() {
 fn selinux_labels_are_a_no_op_when_selinux_is_disabled() {
     require_root!();
     if std::path::Path::new("/sys/fs/selinux/enforce").exists() {
-        println!(
-            "SKIP selinux_labels_are_a_no_op_when_selinux_is_disabled: SELinux is enabled here"
-        );
-        return;
+        skip!("SELinux is enabled here");
     }
     let rt = Runtime::new();
     let mut b = Bundle::sh("echo ok; grep -c context= /proc/self/mountinfo || true");

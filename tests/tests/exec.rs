@@ -148,8 +148,7 @@ fn exec_no_new_privs_flag() {
     }
     let own = parse_status(&fs::read_to_string("/proc/self/status").unwrap());
     if own.get("NoNewPrivs").map(String::as_str) == Some("1") {
-        println!("SKIP exec_no_new_privs_flag: the test runs with NoNewPrivs set");
-        return;
+        skip!("the test runs with NoNewPrivs set");
     }
     let rt = Runtime::new();
     let mut bundle = Bundle::with_args(&["sleep", "1000"]);

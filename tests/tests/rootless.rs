@@ -13,7 +13,7 @@ use std::time::Duration;
 use rootless_user::{User, SUB_COUNT};
 use serde_json::{json, Value};
 use skiff_conformance::{
-    assert_error_line, assert_success, describe, output_with_timeout, poll_until, skiff_bin,
+    assert_error_line, assert_success, describe, output_with_timeout, poll_until, skiff_bin, skip,
     stdout, unique_id, TempDir, DEFAULT_TIMEOUT,
 };
 
@@ -145,8 +145,7 @@ fn rootless_several_ranges_use_newuidmap() {
         return;
     };
     if !Path::new("/usr/bin/newuidmap").exists() {
-        println!("SKIP rootless_several_ranges_use_newuidmap: newuidmap missing (uidmap package)");
-        return;
+        skip!("newuidmap missing (uidmap package)");
     }
     let script = "cat /proc/self/uid_map /proc/self/gid_map; touch /tmp/owned; \
                   chown 1000:1000 /tmp/owned && stat -c %u:%g /tmp/owned";

@@ -184,8 +184,7 @@ mod tests {
     #[test]
     fn hybrid_host_refuses_limits_by_name() {
         if v2::is_v2_host() {
-            println!("SKIP: this host has cgroup v2");
-            return;
+            skiff_conformance::skip!("this host has cgroup v2");
         }
         let r: LinuxResources =
             serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#).unwrap();

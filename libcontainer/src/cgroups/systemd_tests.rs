@@ -91,7 +91,7 @@ fn base_properties() {
 /// Needs root on a host run by systemd with cgroup v2 (see hack/vm):
 /// `cargo test -p libcontainer --lib systemd -- --ignored`.
 #[test]
-#[ignore]
+#[ignore = "needs root on a host run by systemd with cgroup v2 (hack/vm)"]
 fn scope_lifecycle() {
     let mut child = std::process::Command::new("sleep")
         .arg("60")

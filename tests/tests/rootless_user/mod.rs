@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use serde_json::{json, Value};
 use skiff_conformance::{
-    assert_success, output_with_timeout, pid_alive, poll_until, preflight, skiff_bin, stdout,
+    assert_success, output_with_timeout, pid_alive, poll_until, preflight, skiff_bin, skip, stdout,
     unique_id, Bundle, TempDir, DEFAULT_TIMEOUT,
 };
 
@@ -43,8 +43,8 @@ pub struct User {
 }
 
 impl User {
-    /// Make the user, or print SKIP and return None when this host forbids
-    /// unprivileged user namespaces (or lacks the tools).
+    /// Make the user, or record the skip (see [`skip`]) and return None when
+    /// this host forbids unprivileged user namespaces (or lacks the tools).
     pub fn new(test: &str) -> Option<User> {
         if !preflight(test) {
             return None;
@@ -54,7 +54,7 @@ impl User {
                 .iter()
                 .any(|d| Path::new(d).join(tool).exists());
             if !found {
-                println!("SKIP {test}: {tool} is not installed");
+                skip(format_args!("{tool} is not installed"));
                 return None;
             }
         }
@@ -115,10 +115,10 @@ impl User {
             DEFAULT_TIMEOUT,
         );
         if !probe.status.success() {
-            println!(
-                "SKIP {test}: this host forbids unprivileged user namespaces: {}",
+            skip(format_args!(
+                "this host forbids unprivileged user namespaces: {}",
                 String::from_utf8_lossy(&probe.stderr).trim()
-            );
+            ));
             user.remove();
             return None;
         }

@@ -207,7 +207,7 @@ fn attach_and_replace_on_a_real_cgroup() {
         .into_iter()
         .find(is_v2);
     let (true, Some(base)) = (nix::unistd::geteuid().is_root(), base) else {
-        return eprintln!("SKIP: attach_and_replace_on_a_real_cgroup needs root and cgroup2");
+        skiff_conformance::skip!("needs root and cgroup2");
     };
     // Every kind of block passes the real verifier.
     let sets: [&[&str]; 4] = [

@@ -2,6 +2,7 @@
 
 use std::io::Write;
 use std::os::unix::process::CommandExt;
+use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -52,16 +53,31 @@ impl Kind {
     }
 }
 
-/// Run every hook of `kind` in order, stopping at the first failure.
-pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str) -> Result<()> {
-    for hook in hooks
+/// Run every hook of `kind` in order, stopping at the first failure. The
+/// hooks start in `cwd` when given (runc: the bundle for the runtime's
+/// hooks, the rootfs for createContainer), else in the caller's.
+pub fn run(hooks: Option<&Hooks>, kind: Kind, state_json: &str, cwd: Option<&Path>) -> Result<()> {
+    for hook in of_kind(hooks, kind) {
+        run_one(hook, kind, state_json, cwd)?;
+    }
+    Ok(())
+}
+
+/// Run every hook of `kind` (poststart, poststop): a failure is logged as a
+/// warning and the remaining hooks still run, as runtime-spec requires.
+pub fn run_warn(hooks: Option<&Hooks>, kind: Kind, state_json: &str, cwd: Option<&Path>) {
+    for hook in of_kind(hooks, kind) {
+        if let Err(e) = run_one(hook, kind, state_json, cwd) {
+            tracing::warn!("{e}");
+        }
+    }
+}
+
+fn of_kind(hooks: Option<&Hooks>, kind: Kind) -> impl Iterator<Item = &Hook> {
+    hooks
         .and_then(|h| kind.of(h).as_ref())
         .into_iter()
         .flatten()
-    {
-        run_one(hook, kind, state_json)?;
-    }
-    Ok(())
 }
 
 /// Does the config have any hook of `kind`?
@@ -71,7 +87,7 @@ pub fn any(hooks: Option<&Hooks>, kind: Kind) -> bool {
         .is_some_and(|v| !v.is_empty())
 }
 
-fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
+fn run_one(hook: &Hook, kind: Kind, state_json: &str, cwd: Option<&Path>) -> Result<()> {
     let err = |msg: String| Error::Hook {
         kind: kind.name(),
         path: hook.path().clone(),
@@ -82,11 +98,18 @@ fn run_one(hook: &Hook, kind: Kind, state_json: &str) -> Result<()> {
     if let Some((arg0, rest)) = args.split_first() {
         cmd.arg0(arg0).args(rest);
     }
-    cmd.env_clear();
-    for kv in hook.env().iter().flatten() {
-        if let Some((k, v)) = kv.split_once('=') {
-            cmd.env(k, v);
+    // As runc (Go's exec.Cmd): without `env` the hook inherits the
+    // runtime's environment; with one (even empty) it gets exactly that.
+    if let Some(env) = hook.env() {
+        cmd.env_clear();
+        for kv in env {
+            if let Some((k, v)) = kv.split_once('=') {
+                cmd.env(k, v);
+            }
         }
+    }
+    if let Some(dir) = cwd {
+        cmd.current_dir(dir);
     }
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::inherit())

@@ -346,7 +346,7 @@ fn notify_agent_answers_for_create_and_start() {
     assert_eq!(s["pid"], pid, "{s}");
     assert_eq!(s["state"]["id"], id.as_str(), "{s}");
     assert_eq!(s["state"]["pid"], pid, "{s}");
-    assert_eq!(s["state"]["status"], "creating", "{s}");
+    assert_eq!(s["state"]["status"], "created", "{s}");
     assert!(s["ociVersion"].is_string(), "{s}");
     let mkdirs = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
     let seen = agent.syscalls();

@@ -38,9 +38,17 @@ impl Bundle {
         let text = std::fs::read_to_string(&cfg).path(&cfg)?;
         let spec = match parse(&text, &cfg) {
             Ok(spec) => spec,
-            // An unknown seccomp name is reported by field; runc's
-            // architecture aliases are accepted.
-            Err(e) => crate::security::seccomp::names::recover(&text)?.ok_or(e)?,
+            Err(e) => {
+                // Capabilities unknown to skiff are dropped with a warning
+                // (runc and crun do so; configs written for newer kernels
+                // rely on it). An unknown seccomp name is reported by field;
+                // runc's architecture aliases are accepted.
+                let text = without_unknown_caps(&text).unwrap_or(text);
+                match parse(&text, &cfg) {
+                    Ok(spec) => spec,
+                    Err(_) => crate::security::seccomp::names::recover(&text)?.ok_or(e)?,
+                }
+            }
         };
         let root = spec.root().as_ref().ok_or_else(|| Error::Invalid {
             field: "root".into(),
@@ -66,6 +74,37 @@ impl Bundle {
     pub fn namespace(&self, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
         namespace_of(&self.spec, typ)
     }
+}
+
+/// `text` (config.json) without the capability names skiff does not know,
+/// each dropped with a warning; `None` when there were none (or the text is
+/// not JSON).
+fn without_unknown_caps(text: &str) -> Option<String> {
+    let mut v: serde_json::Value = serde_json::from_str(text).ok()?;
+    let caps = v.pointer_mut("/process/capabilities")?;
+    (!drop_unknown_caps(caps).is_empty()).then(|| v.to_string())
+}
+
+/// Remove from a `capabilities` object (its five sets) every name skiff
+/// does not know, warning once per name as runc does; returns the names.
+pub fn drop_unknown_caps(caps: &mut serde_json::Value) -> Vec<String> {
+    let mut dropped: Vec<String> = Vec::new();
+    let sets = caps
+        .as_object_mut()
+        .into_iter()
+        .flat_map(|o| o.values_mut());
+    for set in sets.filter_map(|s| s.as_array_mut()) {
+        set.retain(|c| {
+            let Some(name) = c.as_str() else { return true };
+            let known = serde_json::from_value::<oci_spec::runtime::Capability>(c.clone()).is_ok();
+            if !known && !dropped.iter().any(|d| d == name) {
+                tracing::warn!("process.capabilities: unknown capability {name:?} ignored");
+                dropped.push(name.to_string());
+            }
+            known
+        });
+    }
+    dropped
 }
 
 /// Parse the text of `config.json` (read from `path`). The error names the

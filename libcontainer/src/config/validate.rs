@@ -139,6 +139,16 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
     }
     for key in linux.sysctl().iter().flat_map(|s| s.keys()) {
         check_sysctl(key, &has_ns)?;
+        // runc and crun: the sysctl and the field would both set it.
+        let field = match key.replace('/', ".").as_str() {
+            "kernel.hostname" if spec.hostname().is_some() => "hostname",
+            "kernel.domainname" if spec.domainname().is_some() => "domainname",
+            _ => continue,
+        };
+        return Err(invalid(
+            format!("linux.sysctl[{key:?}]"),
+            format!("conflicts with the {field:?} field"),
+        ));
     }
     if let Some(s) = linux.seccomp() {
         crate::security::seccomp::check(s)?;

@@ -347,7 +347,9 @@ fn create_in(
         state.cgroup = cgroup.map(|c| c.dir);
         root.save(&state)?;
     }
-    let creating = state_json(&state, Status::Creating);
+    // runc has no "creating": its prestart, createRuntime and
+    // createContainer hooks see "created" (runtime-tools checks prestart's).
+    let creating = state_json(&state, Status::Created);
     parent_chan.send(&Msg::Go {
         state: creating.clone(),
         created: state_json(&state, Status::Created),
@@ -357,8 +359,9 @@ fn create_in(
             Some(Msg::RunHooks) => {
                 // The container's namespaces all exist now.
                 attach_host_resources(linux, id, pid)?;
-                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &creating)?;
-                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &creating)?;
+                let cwd = Some(bundle.path.as_path());
+                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &creating, cwd)?;
+                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &creating, cwd)?;
                 parent_chan.send(&Msg::HooksDone)?;
             }
             Some(Msg::Ready) => break,

@@ -83,14 +83,14 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
         source: e,
     })?;
     wait_fifo(&mut fifo, &s, false)?;
-    if let Err(e) = hooks::run(
+    // runtime-spec: a failed poststart hook is logged, the others still
+    // run and the container keeps running.
+    hooks::run_warn(
         s.config.hooks().as_ref(),
         Kind::Poststart,
         &state_json(&s, Status::Running),
-    ) {
-        // runtime-spec: a failed poststart hook is logged, the container keeps running.
-        tracing::warn!("{e}");
-    }
+        Some(s.bundle.as_path()),
+    );
     Ok(())
 }
 
@@ -250,12 +250,13 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
     // A container whose create never finished was never created: no poststop.
     if s.creating {
         tracing::debug!("removing the remains of an unfinished create");
-    } else if let Err(e) = hooks::run(
-        s.config.hooks().as_ref(),
-        Kind::Poststop,
-        &state_json(&s, Status::Stopped),
-    ) {
-        tracing::warn!("{e}");
+    } else {
+        hooks::run_warn(
+            s.config.hooks().as_ref(),
+            Kind::Poststop,
+            &state_json(&s, Status::Stopped),
+            None,
+        );
     }
     if s.systemd {
         systemd_scope(&s, id)?.stop()?;

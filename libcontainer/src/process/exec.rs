@@ -97,5 +97,6 @@ fn run(a: ExecArgs) -> Result<Infallible> {
     fin.apply_rlimits()?;
     a.attrs.apply()?;
     fin.enter_cwd()?;
+    fin.become_process()?;
     fin.exec()
 }

@@ -192,7 +192,15 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     drop(master);
     a.chan.send(&Msg::RunHooks)?;
     wait_for(&a.chan, &Msg::HooksDone)?;
-    hooks::run(spec.hooks().as_ref(), Kind::CreateContainer, &state)?;
+    // runc runs them in the rootfs (as the container's mount namespace
+    // sees it), so a relative path in a hook resolves there.
+    let rootfs_dir = own_mounts.then_some(a.bundle.rootfs.as_path());
+    hooks::run(
+        spec.hooks().as_ref(),
+        Kind::CreateContainer,
+        &state,
+        rootfs_dir,
+    )?;
     if own_mounts {
         rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
     }
@@ -231,7 +239,12 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     drop(a.fifo);
     // `fifo` stays open until execve closes it: `start` waits for that EOF,
     // or reads the error written here when a hook or the exec fails.
-    let err = match hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created) {
+    // As runc: the startContainer hooks run as the container's user, with
+    // its capabilities and (without no_new_privs) under its seccomp filter.
+    let become_then_hooks = fin
+        .become_process()
+        .and_then(|()| hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created, None));
+    let err = match become_then_hooks {
         Ok(()) => match fin.exec() {
             Ok(never) => match never {},
             Err(e) => e,

@@ -204,10 +204,12 @@ impl Final {
         nix::unistd::chdir(&self.cwd).step(|| format!("process.cwd: chdir {}", self.cwd.display()))
     }
 
-    /// Become the container process: terminal, user, capabilities,
-    /// no_new_privs, umask, then check the cwd, reset signals, mark every
-    /// other fd close-on-exec and execute. Returns only on error.
-    pub fn exec(mut self) -> Result<Infallible> {
+    /// Become the container process, all but the last step: terminal,
+    /// bounding set, cwd check, signals, close-on-exec, umask, the seccomp
+    /// filter when no_new_privs is off, user and capabilities, no_new_privs.
+    /// Init runs the startContainer hooks after this (as runc: as the
+    /// container's user, under its filter), then [`Final::exec`].
+    pub fn become_process(&mut self) -> Result<()> {
         if let Some(tty) = &self.tty {
             nix::unistd::setsid().step(|| "setsid".into())?;
             sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
@@ -259,6 +261,13 @@ impl Final {
         if self.no_new_privs {
             nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
         }
+        Ok(())
+    }
+
+    /// Load the seccomp filter if it is still to go in (no_new_privs on)
+    /// and execute the program. Call after [`Final::become_process`];
+    /// returns only on error.
+    pub fn exec(mut self) -> Result<Infallible> {
         if let Some(f) = self.seccomp.take() {
             f.load()?;
         }

@@ -75,10 +75,70 @@ pub fn open_proc(root: BorrowedFd, rel: &str, flags: i32) -> std::result::Result
     )
 }
 
+/// Most symlinks followed while resolving one path (the kernel's limit).
+const MAX_LINKS: usize = 40;
+
+/// `path` with each symlink on it that points at something missing
+/// replaced by its target, resolved inside `root` (`..` and absolute
+/// targets stop at the rootfs), so what is missing can be created where
+/// the link points, inside the rootfs, as runc (securejoin) does. The parts
+/// that exist are looked up with RESOLVE_IN_ROOT like everything else.
+fn follow_dangling(root: BorrowedFd, path: &Path) -> Result<PathBuf> {
+    use std::collections::VecDeque;
+    use std::ffi::OsString;
+    let mut todo: VecDeque<OsString> = rel(path).iter().map(OsStr::to_os_string).collect();
+    let mut cur = PathBuf::new();
+    let mut links = 0;
+    while let Some(c) = todo.pop_front() {
+        if c == ".." {
+            cur.pop();
+            continue;
+        }
+        if c == "." {
+            continue;
+        }
+        let next = cur.join(&c);
+        match open_in_root(root, &next, libc::O_PATH) {
+            Ok(_) => cur = next,
+            Err(Errno::ENOENT) => {
+                let dir = open_in_root(root, &cur, libc::O_PATH | libc::O_DIRECTORY)
+                    .step(|| format!("open {} in rootfs", cur.display()))?;
+                let Ok(target) = nix::fcntl::readlinkat(Some(dir.as_raw_fd()), c.as_os_str())
+                else {
+                    // Missing, not a link: this and the rest get created.
+                    cur = next;
+                    cur.extend(todo);
+                    return Ok(cur);
+                };
+                links += 1;
+                if links > MAX_LINKS {
+                    return Err(Errno::ELOOP).step(|| format!("resolve {}", path.display()));
+                }
+                let target = PathBuf::from(target);
+                if target.is_absolute() {
+                    cur = PathBuf::new();
+                }
+                for part in rel(&target).iter().rev() {
+                    todo.push_front(part.to_os_string());
+                }
+            }
+            Err(e) => return Err(e).step(|| format!("open {} in rootfs", next.display())),
+        }
+    }
+    Ok(cur)
+}
+
 /// Create every missing directory of `path` inside `root`, and return an
-/// O_PATH fd of the last one.
+/// O_PATH fd of the last one. A dangling symlink on the way is followed
+/// and its target created inside the rootfs (runc's behaviour).
 pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
     let flags = libc::O_PATH | libc::O_DIRECTORY;
+    match open_in_root(root, path, flags) {
+        Ok(fd) => return Ok(fd),
+        Err(Errno::ENOENT) => {}
+        Err(e) => return Err(e).step(|| format!("open {} in rootfs", path.display())),
+    }
+    let path = &follow_dangling(root, path)?;
     let mut cur = PathBuf::new();
     let mut fd = open_in_root(root, Path::new("."), flags).step(|| "open rootfs".into())?;
     for comp in rel(path).components() {
@@ -116,6 +176,7 @@ pub fn create_file(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e).step(|| format!("open {} in rootfs", path.display())),
     }
+    let path = &follow_dangling(root, path)?;
     let parent = path.parent().unwrap_or(Path::new("/"));
     let dir = mkdir_all(root, parent)?;
     let name = path.file_name().unwrap_or(OsStr::new("."));

@@ -439,10 +439,23 @@ pub fn join_session_keyring(name: &str) -> SysResult<()> {
 pub fn hook_child_defaults(cmd: &mut std::process::Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: the closure runs in the child between fork and exec; it only
-    // calls prctl(2), sigemptyset(3) and sigprocmask(2), which are
-    // async-signal-safe, on a stack-local set, and allocates nothing.
+    // calls prctl(2), sigemptyset(3), sigprocmask(2) and close_range(2),
+    // which are async-signal-safe, on a stack-local set, and allocates
+    // nothing.
     unsafe {
         cmd.pre_exec(|| {
+            // A hook gets stdio and nothing else (as runc's): no fd of the
+            // runtime or of the container's init (fifo, channel, preserved
+            // fds) leaks into it.
+            if libc::syscall(
+                libc::SYS_close_range,
+                3u32,
+                u32::MAX,
+                libc::CLOSE_RANGE_CLOEXEC,
+            ) < 0
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) < 0 {
                 return Err(std::io::Error::last_os_error());
             }

@@ -100,6 +100,9 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
             std::fs::read_to_string(p).with_context(|| format!("--process {}", p.display()))?;
         let mut v: serde_json::Value = serde_json::from_str(&text)
             .with_context(|| format!("--process {}: invalid JSON", p.display()))?;
+        if let Some(caps) = v.pointer_mut("/capabilities") {
+            libcontainer::config::drop_unknown_caps(caps);
+        }
         // runc: a process without `user` runs as uid 0, gid 0.
         if let Some(obj) = v.as_object_mut() {
             obj.entry("user")
@@ -130,14 +133,20 @@ fn build_process(base: Option<&Process>, a: &ExecArgs) -> Result<Process> {
         p.set_selinux_label(Some(label.clone()));
     }
     if !a.cap.is_empty() {
+        // As runc: a capability skiff does not know is warned about and
+        // left out, not an error.
         let extra: Vec<Capability> = a
             .cap
             .iter()
-            .map(|c| {
-                serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()))
-                    .map_err(|_| anyhow::anyhow!("--cap: unknown capability {c:?}"))
+            .filter_map(|c| {
+                let cap =
+                    serde_json::from_value::<Capability>(serde_json::Value::String(c.clone()));
+                if cap.is_err() {
+                    tracing::warn!("--cap: unknown capability {c:?} ignored");
+                }
+                cap.ok()
             })
-            .collect::<Result<_>>()?;
+            .collect();
         let c = p.capabilities().clone().unwrap_or_default();
         let mut n = LinuxCapabilities::default();
         n.set_bounding(Some(add_caps(c.bounding(), &extra)));

@@ -165,6 +165,12 @@ for rt in $RT_RUNTIMES; do
 	REAL[$name]=$real
 done
 
+# One run at a time per machine (and env): the suite uses fixed paths
+# (/sys/fs/cgroup/pids/cgrouptest, /cgrouptest) and $RT_WORK is fixed too.
+mkdir -p /run/lock
+exec 8>"/run/lock/skiff-runtime-tools-$RT_ENV.lock"
+flock -w 1800 8 || die "another run holds /run/lock/skiff-runtime-tools-$RT_ENV.lock"
+
 # A run that was interrupted may have left containers: end them first.
 for st in "$RT_WORK"/state/*/*/; do
 	[[ -d $st ]] || continue

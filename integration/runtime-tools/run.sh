@@ -116,20 +116,19 @@ fi
 [[ -x $RT_SUITE_DIR/bin/runtimetest ]] || die "no suite in $RT_SUITE_DIR (on the host: $0 --stage-vm)"
 
 # ---- which files run where
-# The cgroup tests need cgroup v2 controllers (this host has v1 controllers
-# and an empty cgroup2 at /sys/fs/cgroup/unified) and set an ABSOLUTE
-# cgroupsPath (/cgrouptest), which on the host would move the container out
-# of our memory cgroup: they run in the test VM only. delete_resources sets an
-# absolute cgroupsPath and a pids limit too.
+# The cgroup files set resource limits, which skiff applies on cgroup v2 only
+# (this host has v1 controllers and an empty cgroup2 at
+# /sys/fs/cgroup/unified), and most set an ABSOLUTE cgroupsPath
+# (/cgrouptest), which on the host would move the container out of our
+# memory cgroup: they run in the test VM only, as does delete_resources
+# (absolute cgroupsPath and a pids limit). The suite reads cgroup v1 back
+# only, so there every runtime fails them; see README.md.
 is_vm_file() { [[ $1 == linux_cgroups_* || $1 == delete_resources ]]; }
 
-# Files the harness does not run, with the reason (never counted as a pass).
+# Files the harness does not run, with the reason (never counted as a pass):
+# on the host, the VM files if asked for by name. Nothing else is skipped.
 declare -A SKIP_WHY=()
 skip_file() { SKIP_WHY[$1]=$2; }
-# delete_only_create_resources makes /sys/fs/cgroup/pids/cgrouptest and writes
-# the container's pid to its cgroup v1 "tasks" file: there is no such file on
-# a pure cgroup v2 host (it is a host file, it passes through there).
-# (nothing to skip in the VM: the VM set is only the cgroup files)
 
 all_files=()
 for f in "$RT_SUITE_DIR"/bin/*.t; do all_files+=("$(basename "$f" .t)"); done
@@ -146,7 +145,7 @@ else
 fi
 if [[ $RT_ENV == host ]]; then
 	for f in "${files[@]}"; do
-		is_vm_file "$f" && skip_file "$f" "cgroup test: runs in the test VM (needs cgroup v2 controllers)"
+		is_vm_file "$f" && skip_file "$f" "cgroup file: runs in the test VM only (limits, absolute cgroupsPath)"
 	done
 fi
 

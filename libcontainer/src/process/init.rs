@@ -179,7 +179,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
             std::mem::take(&mut a.idmapped),
         )?
     } else {
-        rootfs::prepare_shared(spec)?
+        rootfs::prepare_shared(spec, &a.bundle.rootfs)?
     };
     let (master, tty) = prepared.console.take().unzip();
     if let Some(master) = &master {
@@ -201,8 +201,19 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         &state,
         rootfs_dir,
     )?;
+    // Without a mount namespace the chroot has no /proc of its own: the
+    // exec fifo is reopened through the caller's, opened here.
+    let mut host_proc = None;
     if own_mounts {
         rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
+    } else {
+        host_proc = Some(OwnedFd::from(std::fs::File::open("/proc").map_err(
+            |e| Error::Io {
+                path: "/proc".into(),
+                source: e,
+            },
+        )?));
+        rootfs::chroot_only(prepared.root.as_fd())?;
     }
     drop(prepared.root);
     rootfs::finish(spec, own_mounts)?;
@@ -225,13 +236,22 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     // Block until `start` opens the fifo for reading, then tell it we go.
     let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", a.fifo.as_raw_fd()));
-    let mut fifo = std::fs::OpenOptions::new()
-        .write(true)
-        .open(&fifo_path)
-        .map_err(|e| Error::Io {
-            path: fifo_path.clone(),
-            source: e,
-        })?;
+    let opened = match &host_proc {
+        Some(proc) => crate::sys::openat2(
+            proc.as_fd(),
+            std::path::Path::new(&format!("self/fd/{}", a.fifo.as_raw_fd())),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+            0,
+            0,
+        )
+        .map(std::fs::File::from)
+        .map_err(std::io::Error::from),
+        None => std::fs::OpenOptions::new().write(true).open(&fifo_path),
+    };
+    let mut fifo = opened.map_err(|e| Error::Io {
+        path: fifo_path.clone(),
+        source: e,
+    })?;
     fifo.write_all(b"0").map_err(|e| Error::Io {
         path: fifo_path,
         source: e,

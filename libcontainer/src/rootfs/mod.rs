@@ -78,13 +78,14 @@ fn wants_terminal(spec: &Spec) -> bool {
 }
 
 /// Without a mount namespace of its own the container shares the caller's
-/// mounts, so nothing may be mounted, pivoted or remounted: like runc, skiff
-/// skips the whole rootfs set-up and the process keeps the caller's root.
-/// Masked and read-only paths are refused by validation; `mounts`, a
-/// read-only root and rootfsPropagation are ignored with a warning (runc
-/// ignores them silently). A terminal is a new pty of the caller's
-/// /dev/pts, without a /dev/console.
-pub fn prepare_shared(spec: &Spec) -> Result<Prepared> {
+/// mounts, so nothing may be mounted, pivoted or remounted there (runc
+/// would mount the config's mounts into the caller's namespace; skiff never
+/// does). The process only gets root.path as its root by chroot(2)
+/// ([`chroot_only`]), which changes no mount. Masked and read-only paths
+/// are refused by validation (runc's check); `mounts`, a read-only root and
+/// rootfsPropagation are ignored with a warning. A terminal is a new pty of
+/// the caller's /dev/pts, without a /dev/console.
+pub fn prepare_shared(spec: &Spec, rootfs: &Path) -> Result<Prepared> {
     let ignored = [
         (
             "mounts",
@@ -104,13 +105,23 @@ pub fn prepare_shared(spec: &Spec) -> Result<Prepared> {
     for (field, _) in ignored.iter().filter(|(_, set)| *set) {
         tracing::warn!("{field}: ignored: the container has no mount namespace of its own");
     }
-    let root: OwnedFd = std::fs::File::open("/").path("/")?.into();
+    let host: OwnedFd = std::fs::File::open("/").path("/")?.into();
     let console = if wants_terminal(spec) {
-        Some(open_pty(root.as_fd(), console_size(spec))?)
+        Some(open_pty(host.as_fd(), console_size(spec))?)
     } else {
         None
     };
+    let root: OwnedFd = std::fs::File::open(rootfs).path(rootfs)?.into();
     Ok(Prepared { root, console })
+}
+
+/// Make `root` the process's root directory by chroot(2) alone (no mount
+/// namespace of its own: see [`prepare_shared`]).
+pub fn chroot_only(root: BorrowedFd) -> Result<()> {
+    nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
+        .step(|| "chdir to rootfs".into())?;
+    nix::unistd::chroot(".").step(|| "chroot to rootfs".into())?;
+    nix::unistd::chdir("/").step(|| "chdir /".into())
 }
 
 /// Mount everything in the rootfs (runs in the container's mount namespace).

@@ -93,3 +93,61 @@ fn no_mount_namespace_with_masked_paths_is_refused_as_runc() {
         assert_no_leftovers(&rt, &id, &b);
     }
 }
+
+/// critest's "mount with 'rshared' should support propagation from host to
+/// container and vice versa", without containerd: root propagation rshared
+/// and a volume bound `rbind,rshared`. Run inside a private mount namespace
+/// that plays the host, with a shared tmpfs as the volume's source.
+#[test]
+fn rshared_volume_propagates_both_ways() {
+    require_root!();
+    let rt = Runtime::new();
+    let vol = TempDir::new("skiff-rshared");
+    let v = vol.path().display().to_string();
+    let mut b = Bundle::sh(
+        "mount -t tmpfs -o size=1m from-container /vol/c && touch /vol/c/made-inside; \
+         i=0; while [ ! -e /vol/h/from-host ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done; \
+         ls /vol/h; grep ' /vol ' /proc/self/mountinfo",
+    );
+    b.config_mut()["linux"]["rootfsPropagation"] = json!("rshared");
+    b.add_bind(vol.path(), "/vol", &["rbind", "rshared", "rw"]);
+    // mount(2) in the container needs CAP_SYS_ADMIN.
+    for set in ["bounding", "effective", "permitted"] {
+        b.config_mut()["process"]["capabilities"][set] = json!(["CAP_SYS_ADMIN"]);
+    }
+    b.save();
+    let id = unique_id("rshared");
+    rt.track(&id);
+    let script = r#"set -e
+mount -t tmpfs -o size=1m vol "$V"; mount --make-shared "$V"; mkdir "$V/c" "$V/h"
+"$S" --root "$R" run -d --bundle "$B" "$ID" </dev/null >/dev/null 2>&1
+i=0; until grep -q " $V/c " /proc/self/mountinfo || [ $i -ge 100 ]; do sleep 0.05; i=$((i+1)); done
+grep -q " $V/c " /proc/self/mountinfo && echo HOST-SEES-CONTAINER-MOUNT
+[ -e "$V/c/made-inside" ] && echo HOST-SEES-FILE
+mount -t tmpfs -o size=1m from-host "$V/h"; touch "$V/h/from-host"
+i=0; while [ "$("$S" --root "$R" state "$ID" | grep -c stopped)" = 0 ] && [ $i -lt 100 ]; do sleep 0.05; i=$((i+1)); done
+"$S" --root "$R" delete -f "$ID""#;
+    let mut cmd = std::process::Command::new("unshare");
+    cmd.args([
+        "--mount",
+        "--propagation",
+        "private",
+        "/bin/sh",
+        "-c",
+        script,
+    ])
+    .env("V", &v)
+    .env("S", skiff_bin())
+    .env("R", rt.root())
+    .env("B", b.path())
+    .env("ID", &id);
+    let out = output_with_timeout(&mut cmd, DEFAULT_TIMEOUT);
+    let o = stdout(&out);
+    assert!(
+        o.contains("HOST-SEES-CONTAINER-MOUNT"),
+        "container to host: {}",
+        describe(&out)
+    );
+    assert!(o.contains("HOST-SEES-FILE"), "{}", describe(&out));
+    assert_no_leftovers(&rt, &id, &b);
+}

@@ -233,9 +233,17 @@ pub fn enter(root: BorrowedFd, no_pivot: bool) -> Result<()> {
             .step(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").step(|| "chroot".into())?;
     } else {
+        // The old root, held open so that "." can name it after the pivot:
+        // the cwd is the new root's top, and a path lookup of "." does not
+        // cross into the old root stacked on it, so without the fchdir the
+        // rslave below would hit the container's own tree (every volume
+        // then a slave: rshared propagation to the host lost).
+        let old = std::fs::File::open("/").path("/")?;
         nix::unistd::pivot_root(".", ".").step(|| "pivot_root".into())?;
-        // The old root is now stacked on "."; make sure the unmount does not
-        // propagate to the host, then detach it.
+        nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&old))
+            .step(|| "chdir to the old root".into())?;
+        // Make sure the unmount does not propagate to the host, then
+        // detach the old root.
         mount2(
             None::<&str>,
             ".",

@@ -1,5 +1,6 @@
 //! Loading config.json once and validating it, with errors that name the field.
 
+pub mod mount_idmap;
 mod mount_opts;
 mod net;
 mod sanity;

@@ -160,7 +160,7 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
     if labels.iter().flatten().any(|l| !l.is_empty()) && !crate::security::lsm::selinux_enabled() {
         tracing::warn!("SELinux is disabled on this host: process.selinuxLabel and linux.mountLabel are ignored");
     }
-    crate::rootfs::idmap::check(spec)?;
+    super::mount_idmap::check(spec)?;
     crate::process::attrs::Attrs::resolve(process, Some(linux))?.check_host()?;
     super::net::check_net_devices(linux, &has_ns)?;
     if linux.intel_rdt().is_some() && !crate::resctrl::available() {

@@ -229,7 +229,7 @@ fn create_in(
             .step(|| "linux.namespaces: new time namespace".into())?;
         write_time_offsets(spec)?;
     }
-    let idmapped = rootfs::idmap::prepare(spec, &bundle.path)?;
+    let host_binds = rootfs::host_binds::prepare(spec, &bundle.path, in_userns)?;
     let seccomp = linux.and_then(|l| l.seccomp().as_ref());
     let seccomp_listener = crate::security::seccomp::notify::listener_of(seccomp)?
         .map(|l| crate::security::seccomp::notify::connect(&l))
@@ -305,7 +305,7 @@ fn create_in(
                 keyring: (!opts.no_new_keyring).then(|| id.to_string()),
                 preserve_fds: preserve,
                 extra_env,
-                idmapped,
+                host_binds,
                 seccomp_listener,
                 stdio: opts.stdio,
             })
@@ -321,7 +321,7 @@ fn create_in(
     state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
     root.save(&state)?;
     drop(child_chan);
-    drop((fifo, console_socket, join, idmapped, seccomp_listener));
+    drop((fifo, console_socket, join, host_binds, seccomp_listener));
     if new_userns {
         let maps = |m: Option<&Vec<LinuxIdMapping>>| m.cloned().unwrap_or_default();
         crate::idmap::write_maps(

@@ -45,8 +45,9 @@ pub struct InitArgs<'a> {
     pub preserve_fds: u32,
     /// Extra env (LISTEN_FDS/LISTEN_PID) for the process.
     pub extra_env: Vec<String>,
-    /// id-mapped mounts made by the parent, attached during the rootfs setup.
-    pub idmapped: Vec<rootfs::idmap::Idmapped>,
+    /// Bind mounts cloned by the parent (id-mapped ones, and every bind in
+    /// a user namespace), attached during the rootfs setup.
+    pub host_binds: Vec<rootfs::host_binds::HostBind>,
     /// Socket connected to `linux.seccomp.listenerPath` (SCMP_ACT_NOTIFY).
     pub seccomp_listener: Option<OwnedFd>,
     /// fds to become the process's stdin, stdout and stderr.
@@ -176,7 +177,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
             &a.bundle.rootfs,
             &a.bundle.path,
             a.in_userns,
-            std::mem::take(&mut a.idmapped),
+            std::mem::take(&mut a.host_binds),
         )?
     } else {
         rootfs::prepare_shared(spec, &a.bundle.rootfs)?
@@ -205,7 +206,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     // exec fifo is reopened through the caller's, opened here.
     let mut host_proc = None;
     if own_mounts {
-        rootfs::enter(prepared.root.as_fd(), a.no_pivot)?;
+        rootfs::enter(prepared.root.as_fd(), &a.bundle.rootfs, a.no_pivot)?;
     } else {
         host_proc = Some(OwnedFd::from(std::fs::File::open("/proc").map_err(
             |e| Error::Io {

@@ -1,86 +1,62 @@
-//! id-mapped bind mounts (`mounts[].uidMappings`/`gidMappings`, or the
-//! `idmap`/`ridmap` options with the container's own mappings).
+//! Bind mounts made on the host, before the clone, for init to attach
+//! (move_mount): id-mapped binds (`mounts[].uidMappings`/`gidMappings`, or
+//! the `idmap`/`ridmap` options with the container's own mappings), and
+//! every bind of a container in a user namespace.
 //!
 //! Setting MOUNT_ATTR_IDMAP needs CAP_SYS_ADMIN over the filesystem's user
-//! namespace, which a container init in a new user namespace lacks; so,
-//! like crun, the runtime makes the detached idmapped mounts on the host
-//! before the clone, and init only attaches them (move_mount).
+//! namespace, which a container init in a new user namespace lacks; and a
+//! bind source may be out of reach of the namespace's root (a 0700 host
+//! directory: runc's "userns with inaccessible mount"). So, like crun and
+//! runc, the runtime clones the sources as host root and init only attaches
+//! them.
 
 use std::os::fd::{AsFd, OwnedFd};
 use std::path::Path;
 
 use nix::sys::wait::waitpid;
-use oci_spec::runtime::{LinuxIdMapping, Mount, Spec};
+use oci_spec::runtime::{LinuxIdMapping, Spec};
 
-use crate::config::MountOptions;
+use crate::config::{mount_idmap, MountOptions};
 use crate::error::{Error, Result, SysContext};
 use crate::sys::{self, Forked};
 
-/// A detached, idmapped copy of mount `index`'s source, ready to attach.
+/// A detached copy of mount `index`'s source (id-mapped if asked), ready
+/// to attach.
 #[derive(Debug)]
-pub struct Idmapped {
+pub struct HostBind {
     /// The index in `mounts`.
     pub index: usize,
     /// The detached mount (from open_tree).
     pub tree: OwnedFd,
 }
 
-/// uid mappings, gid mappings, and whether the whole tree is mapped.
-type Maps<'a> = (&'a [LinuxIdMapping], &'a [LinuxIdMapping], bool);
-
-/// The mappings mount `m` asks for, if any: its own, or the container's
-/// with the `idmap`/`ridmap` options. Errors name the field.
-fn mappings<'a>(spec: &'a Spec, idx: usize, m: &'a Mount) -> Result<Option<Maps<'a>>> {
-    let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
-    let own = (m.uid_mappings().as_deref(), m.gid_mappings().as_deref());
-    let (uid, gid) = match own {
-        (None, None) if opts.idmap.is_none() => return Ok(None),
-        (None, None) => {
-            let l = spec.linux().as_ref();
-            (
-                l.and_then(|l| l.uid_mappings().as_deref()),
-                l.and_then(|l| l.gid_mappings().as_deref()),
-            )
-        }
-        o => o,
-    };
-    let field = |f: &str| format!("mounts[{idx}].{f}");
-    let bind = opts.bind || m.typ().as_deref() == Some("bind");
-    if !bind {
-        return Err(Error::Invalid {
-            field: field("uidMappings"),
-            msg: "id-mapped mounts must be bind mounts".into(),
-        });
-    }
-    match (uid, gid) {
-        (Some(u), Some(g)) if !u.is_empty() && !g.is_empty() => Ok(Some((
-            u,
-            g,
-            opts.recursive_bind || opts.idmap == Some(true),
-        ))),
-        _ => Err(Error::Invalid {
-            field: field("uidMappings"),
-            msg: "an id-mapped mount needs both uidMappings and gidMappings".into(),
-        }),
-    }
-}
-
-/// Check every mount's id mappings (for validation before anything is built).
-pub fn check(spec: &Spec) -> Result<()> {
-    for (i, m) in spec.mounts().iter().flatten().enumerate() {
-        mappings(spec, i, m)?;
-    }
-    Ok(())
-}
-
-/// Make the idmapped mounts the config asks for (on the host, before clone).
-pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Idmapped>> {
+/// Clone, on the host, the bind sources init will attach: the id-mapped
+/// ones (and map them), and with `in_userns` every other bind too. A caller
+/// that may not clone mounts (rootless) leaves the plain binds to init.
+pub fn prepare(spec: &Spec, bundle: &Path, in_userns: bool) -> Result<Vec<HostBind>> {
     let mut out = Vec::new();
     for (index, m) in spec.mounts().iter().flatten().enumerate() {
-        let Some((uid, gid, recursive)) = mappings(spec, index, m)? else {
+        let opts = MountOptions::parse(m.options().as_deref().unwrap_or_default());
+        let field = || format!("mounts[{index}] ({})", m.destination().display());
+        let Some((uid, gid, recursive)) = mount_idmap::mappings(spec, index, m)? else {
+            let bind = opts.bind || m.typ().as_deref() == Some("bind");
+            if !(in_userns && bind) {
+                continue;
+            }
+            let src = super::mount::bind_source(m, index, bundle)?;
+            let rec = if opts.recursive_bind { AT_RECURSIVE } else { 0 };
+            match sys::open_tree(libc::AT_FDCWD, &src, sys::OPEN_TREE_CLONE | rec) {
+                Ok(tree) => out.push(HostBind { index, tree }),
+                // Rootless: no mount can be cloned here; init binds it.
+                Err(nix::errno::Errno::EPERM) => {}
+                // A missing source is reported by init, with its field.
+                Err(nix::errno::Errno::ENOENT) => {}
+                Err(e) => {
+                    return Err(e).step(|| format!("{}: clone mount of {}", field(), src.display()))
+                }
+            }
             continue;
         };
-        let field = || format!("mounts[{index}] ({})", m.destination().display());
         let src = super::mount::bind_source(m, index, bundle)?;
         let userns = userns_with(uid, gid).map_err(|e| match e {
             Error::Io { path, source } => Error::Invalid {
@@ -94,7 +70,7 @@ pub fn prepare(spec: &Spec, bundle: &Path) -> Result<Vec<Idmapped>> {
             .step(|| format!("{}: clone mount of {}", field(), src.display()))?;
         sys::mount_set_idmap(tree.as_fd(), rec, userns.as_fd())
             .step(|| format!("{}: idmap the mount", field()))?;
-        out.push(Idmapped { index, tree });
+        out.push(HostBind { index, tree });
     }
     Ok(out)
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 use nix::mount::{mount as mount2, umount2, MntFlags, MsFlags};
 use oci_spec::runtime::Spec;
 
-pub mod idmap;
+pub mod host_binds;
 
 pub use dev::open_pty;
 pub use mount::CgroupMode;
@@ -130,7 +130,7 @@ pub fn prepare(
     rootfs: &Path,
     bundle: &Path,
     in_userns: bool,
-    mut idmapped: Vec<idmap::Idmapped>,
+    mut host_binds: Vec<host_binds::HostBind>,
 ) -> Result<Prepared> {
     let linux = spec.linux().as_ref();
     // As runc: a shared rootfsPropagation is applied to / as given, so that
@@ -162,10 +162,10 @@ pub fn prepare(
     let label = linux.and_then(|l| l.mount_label().as_deref());
     let mounts = spec.mounts().as_deref().unwrap_or_default();
     for (i, m) in mounts.iter().enumerate() {
-        let tree = idmapped
+        let tree = host_binds
             .iter()
             .position(|t| t.index == i)
-            .map(|p| idmapped.swap_remove(p).tree);
+            .map(|p| host_binds.swap_remove(p).tree);
         mount::mount_one(root.as_fd(), bundle, i, m, cg, label, tree)?;
     }
     let dev_is_bind = mounts.iter().any(|m| {
@@ -199,6 +199,51 @@ pub fn prepare(
     Ok(Prepared { root, console })
 }
 
+/// --no-pivot keeps the host's mounts in the container's mount namespace
+/// (only out of the chroot's reach), and the kernel lets a new procfs or
+/// sysfs be mounted wherever a full one is visible in the namespace: with
+/// the host's /proc there, a container could mount a fresh /proc over its
+/// masked one. As runc, every full procfs and sysfs mount outside the
+/// rootfs is detached (made a slave first, so nothing reaches the host),
+/// or covered with a tmpfs where it cannot be unmounted.
+fn hide_full_proc_and_sys(rootfs: &Path) -> Result<()> {
+    let info = std::fs::read_to_string("/proc/self/mountinfo").path("/proc/self/mountinfo")?;
+    let mut points: Vec<std::path::PathBuf> = info
+        .lines()
+        .filter_map(paths::full_proc_or_sys_mount)
+        .filter(|p| !p.starts_with(rootfs))
+        .collect();
+    // Deepest first, so a parent's detach does not hide a child's path.
+    points.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
+    for p in points {
+        match mount2(
+            None::<&str>,
+            &p,
+            None::<&str>,
+            MsFlags::MS_SLAVE | MsFlags::MS_REC,
+            None::<&str>,
+        ) {
+            Err(nix::errno::Errno::ENOENT) => continue,
+            r => r.step(|| format!("--no-pivot: make {} a slave", p.display()))?,
+        }
+        match umount2(&p, MntFlags::MNT_DETACH) {
+            Ok(()) => {}
+            Err(nix::errno::Errno::EINVAL | nix::errno::Errno::EPERM) => {
+                mount2(
+                    Some("tmpfs"),
+                    &p,
+                    Some("tmpfs"),
+                    MsFlags::empty(),
+                    None::<&str>,
+                )
+                .step(|| format!("--no-pivot: cover {}", p.display()))?;
+            }
+            Err(e) => return Err(e).step(|| format!("--no-pivot: unmount {}", p.display())),
+        }
+    }
+    Ok(())
+}
+
 /// Make the mount that holds `path` (the nearest mount point at or above
 /// it) private, as runc does before binding the rootfs.
 fn make_parent_mount_private(path: &Path) -> Result<()> {
@@ -225,10 +270,11 @@ fn make_parent_mount_private(path: &Path) -> Result<()> {
 
 /// Make the rootfs the process's root: pivot_root and detach the old root,
 /// or with `no_pivot` move the mount to / and chroot (runc's --no-pivot).
-pub fn enter(root: BorrowedFd, no_pivot: bool) -> Result<()> {
+pub fn enter(root: BorrowedFd, rootfs: &Path, no_pivot: bool) -> Result<()> {
     nix::unistd::fchdir(std::os::fd::AsRawFd::as_raw_fd(&root))
         .step(|| "chdir to rootfs".into())?;
     if no_pivot {
+        hide_full_proc_and_sys(rootfs)?;
         mount2(Some("."), "/", None::<&str>, MsFlags::MS_MOVE, None::<&str>)
             .step(|| "move rootfs to /".into())?;
         nix::unistd::chroot(".").step(|| "chroot".into())?;

@@ -5,7 +5,7 @@
 //! target fd resolved inside the rootfs. Other filesystems are mounted with
 //! mount(2) on `/proc/self/fd/N` of the resolved target.
 
-use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 use std::path::{Path, PathBuf};
 
 use nix::mount::{mount, MsFlags};
@@ -102,6 +102,9 @@ pub fn mount_one(
         }
         return Ok(());
     }
+    if matches!(typ, "proc" | "sysfs") {
+        check_ordinary_dir(root, dest, typ, &field)?;
+    }
     let target = mkdir_all(root, dest)?;
     let src = m
         .source()
@@ -136,6 +139,36 @@ pub fn mount_one(
     propagate(root, dest, &opts.propagation, &field)
 }
 
+/// As runc: procfs and sysfs go on an ordinary directory only. A symlink
+/// (or a file) there is refused, so that a masked /proc can never be
+/// replaced by a link to somewhere its masks do not reach.
+fn check_ordinary_dir(
+    root: BorrowedFd,
+    dest: &Path,
+    typ: &str,
+    field: &dyn Fn() -> String,
+) -> Result<()> {
+    let fd = match sys::openat2(
+        root,
+        &dest.strip_prefix("/").unwrap_or(dest).to_path_buf(),
+        libc::O_PATH | libc::O_NOFOLLOW,
+        0,
+        sys::RESOLVE_IN_ROOT,
+    ) {
+        Ok(fd) => fd,
+        Err(nix::errno::Errno::ENOENT) => return Ok(()),
+        Err(e) => return Err(e).step(|| format!("{}: open", field())),
+    };
+    let st = nix::sys::stat::fstat(fd.as_raw_fd()).step(|| format!("{}: stat", field()))?;
+    if st.st_mode & libc::S_IFMT == libc::S_IFDIR {
+        return Ok(());
+    }
+    Err(Error::Invalid {
+        field: field(),
+        msg: format!("filesystem {typ:?} must be mounted on ordinary directory"),
+    })
+}
+
 fn bind(
     root: BorrowedFd,
     src: &Path,
@@ -144,11 +177,20 @@ fn bind(
     field: &dyn Fn() -> String,
     premade: Option<OwnedFd>,
 ) -> Result<()> {
-    let meta = std::fs::metadata(src).map_err(|e| Error::Invalid {
-        field: field(),
-        msg: format!("bind source {}: {e}", src.display()),
-    })?;
-    let target = if meta.is_dir() {
+    // A tree cloned on the host is looked at through its fd: its source may
+    // be out of reach from the container's user namespace.
+    let is_dir = match &premade {
+        Some(t) => nix::sys::stat::fstat(t.as_raw_fd())
+            .map(|st| st.st_mode & libc::S_IFMT == libc::S_IFDIR)
+            .step(|| format!("{}: stat bind source {}", field(), src.display()))?,
+        None => std::fs::metadata(src)
+            .map_err(|e| Error::Invalid {
+                field: field(),
+                msg: format!("bind source {}: {e}", src.display()),
+            })?
+            .is_dir(),
+    };
+    let target = if is_dir {
         mkdir_all(root, dest)?
     } else {
         create_file(root, dest)?

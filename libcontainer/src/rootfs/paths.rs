@@ -124,3 +124,66 @@ pub fn sysctl(root: BorrowedFd, values: &[(String, String)]) -> Result<()> {
     }
     Ok(())
 }
+
+/// The mount point of a /proc/self/mountinfo line when it is a full
+/// (root "/") procfs or sysfs mount, with the octal escapes undone.
+pub fn full_proc_or_sys_mount(line: &str) -> Option<std::path::PathBuf> {
+    let (pre, post) = line.split_once(" - ")?;
+    let fstype = post.split(' ').next()?;
+    let mut f = pre.split(' ');
+    let root = f.nth(3)?;
+    let point = f.next()?;
+    if root != "/" || !matches!(fstype, "proc" | "sysfs") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(unescape_mountinfo(point)))
+}
+
+/// Undo mountinfo's `\ooo` escapes (space, tab, newline, backslash).
+fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
+    use std::os::unix::ffi::OsStringExt;
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match oct {
+            Some(d) => {
+                out.push(
+                    d.iter()
+                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
+                );
+                i += 4;
+            }
+            None => {
+                out.push(b[i]);
+                i += 1;
+            }
+        }
+    }
+    std::ffi::OsString::from_vec(out)
+}
+
+#[cfg(test)]
+mod mountinfo_tests {
+    use super::*;
+
+    #[test]
+    fn finds_full_proc_and_sys_mounts() {
+        let l = "22 28 0:21 / /proc rw,nosuid - proc proc rw";
+        assert_eq!(full_proc_or_sys_mount(l), Some("/proc".into()));
+        let l = "23 28 0:22 / /my\\040sys rw shared:7 - sysfs sysfs rw";
+        assert_eq!(full_proc_or_sys_mount(l), Some("/my sys".into()));
+        // A bind of a subtree is not a full mount; other types are ignored.
+        assert_eq!(
+            full_proc_or_sys_mount("24 28 0:21 /sys /x rw - proc proc rw"),
+            None
+        );
+        assert_eq!(
+            full_proc_or_sys_mount("25 28 0:23 / /tmp rw - tmpfs t rw"),
+            None
+        );
+    }
+}

@@ -7,9 +7,9 @@
 #              a bare name such as `runc` is looked up in PATH)
 #   IT_ROOT    --root for the runtime's state        (default /run/skiff-it)
 #   IT_WORK    bundles and logs, on the guest's disk (default /var/tmp/skiff-it)
-#   IT_REL     how a relative cgroupsPath resolves: own (under the runtime's
-#              own cgroup, skiff) or parent (under its parent, runc);
-#              default: parent for runc, own otherwise
+#   IT_REL     how a relative cgroupsPath resolves: parent (under the parent
+#              of the runtime's own cgroup: runc, and skiff since it follows
+#              runc there) or own (under its own cgroup); default: parent
 
 IT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 IT_REPO=$(cd "$IT_DIR/../.." && pwd -P)
@@ -27,9 +27,7 @@ IT_BASE=$IT_WORK/base-rootfs
 CG=/sys/fs/cgroup
 # Absolute cgroupsPath values are /$CG_TOP/<container id>.
 CG_TOP=skiff-it
-if [[ -z ${IT_REL:-} ]]; then
-	case $RUNTIME_NAME in runc) IT_REL=parent ;; *) IT_REL=own ;; esac
-fi
+IT_REL=${IT_REL:-parent}
 export IT_ROOT IT_WORK IT_REL
 
 # ------------------------------------------------------------- reporting --

@@ -366,9 +366,8 @@ test_crash-cgroup() {
 	log "ok: the killed create left nothing after delete --force"
 }
 
-# 9a. A relative cgroupsPath. skiff puts it under its own cgroup; runc
-# under the parent of its own cgroup (IT_REL=own|parent picks the
-# expectation; the default is parent for runc).
+# 9a. A relative cgroupsPath: under the parent of the runtime's own cgroup,
+# as runc does (IT_REL=own|parent picks the expectation; default parent).
 test_cgpath-relative() {
 	local id=it-rel own want got
 	own=$(own_cg)

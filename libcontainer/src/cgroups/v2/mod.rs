@@ -88,19 +88,22 @@ pub struct Cgroup {
 }
 
 impl Cgroup {
-    /// Resolve `linux.cgroupsPath`: absolute paths under the mount, relative
-    /// ones under skiff's own cgroup, and none at all as `<id>` beside
-    /// skiff's own cgroup (runc's cgroupfs default on v2).
+    /// Resolve `linux.cgroupsPath` as runc's cgroupfs driver does on v2:
+    /// absolute paths under the mount, relative ones under the parent of
+    /// skiff's own cgroup (its own one usually holds processes, so no
+    /// controller could be enabled below it), and none at all as `<id>`
+    /// there too.
     pub fn resolve(cgroups_path: Option<&Path>, id: &str) -> Result<Cgroup> {
-        let rel = match cgroups_path {
-            Some(p) if p.is_absolute() => clean(p)?,
-            Some(p) => own_cgroup()?.join(clean(p)?),
-            // runc (cgroupfs, v2): next to the caller's own cgroup.
-            None => own_cgroup()?
+        let beside_own = || -> Result<PathBuf> {
+            Ok(own_cgroup()?
                 .parent()
                 .map(Path::to_path_buf)
-                .unwrap_or_default()
-                .join(id),
+                .unwrap_or_default())
+        };
+        let rel = match cgroups_path {
+            Some(p) if p.is_absolute() => clean(p)?,
+            Some(p) => beside_own()?.join(clean(p)?),
+            None => beside_own()?.join(id),
         };
         if rel.as_os_str().is_empty() {
             return Err(Error::Invalid {

@@ -4,7 +4,8 @@
 # locally with buildah (no registry), and a small test runner.
 # shellcheck shell=bash
 
-SHIM=$repo/target/release/containerd-shim-skiff-v2
+# IT_SHIM: another build of the shim to test (e.g. a baseline to compare).
+SHIM=${IT_SHIM:-$repo/target/release/containerd-shim-skiff-v2}
 IT_TMP=${IT_TMP:-/var/tmp/skiff-shim-it}
 IMG=docker.io/library/skiff-busybox:latest
 PAUSE=docker.io/library/skiff-pause:latest

@@ -14,7 +14,11 @@ impl Service {
     /// A reaped child: if it is one of ours, record the exit and publish
     /// (an OOM kill first, then the exit).
     pub fn reaped(&self, pid: i32, code: i32) {
-        // First wait, without the lock, for a terminal's output to drain.
+        // First wait, without the lock, for its output to be taken: a
+        // terminal's copied out, the output fifos read empty by containerd
+        // (at most 2 s, as the Go shim waits for its copy). Only then do
+        // Wait and State see the exit and TaskExit go out, so containerd
+        // has the whole output of a process that printed and exited at once.
         let waiter = {
             let mut g = self.lock();
             let Some(p) = g.values_mut().find_map(|c| find_pid(c, pid)) else {

@@ -4,7 +4,12 @@
 //! Without a terminal, stdout and stderr are handed to the container
 //! directly (the fifo opened read-write so a restarting containerd never
 //! causes EPIPE, the file, or the logging binary's pipe): no copy in the
-//! shim. stdin goes through a pipe fed by a small thread, so that the
+//! shim. The shim keeps its own fd on each output fifo until the process
+//! exits, then waits (bounded) until containerd has read the fifo empty
+//! before the exit is published: the Go shim publishes an exit only after
+//! its output copy, and containerd's reader must have all the output of a
+//! container that printed and exited at once before it handles the exit.
+//! stdin goes through a pipe fed by a small thread, so that the
 //! process sees EOF only when containerd closes stdin (or calls CloseIO).
 //! With a terminal, the pty master comes back over a socketpair and two
 //! threads copy it to and from the fifos.
@@ -12,11 +17,11 @@
 use std::fs::{File, OpenOptions};
 use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context, Result};
 
@@ -61,6 +66,10 @@ pub struct Stdio {
     pub console: Option<File>,
     /// Fires when the terminal output copy has finished.
     output_done: Option<Receiver<()>>,
+    /// The shim's own fd on the stdout and stderr fifos (no terminal):
+    /// keeps what the process wrote there until containerd reads it, and
+    /// tells (FIONREAD) when it has.
+    fifos: [Option<File>; 2],
 }
 
 impl Stdio {
@@ -75,11 +84,54 @@ impl Stdio {
         }
     }
 
-    /// Wait (at most `limit`) until the terminal output has been copied out.
+    /// Once the process has exited: wait (at most `limit` in all) until its
+    /// output has left the shim's hands, the terminal's copied out or the
+    /// output fifos read empty by containerd, then let go of the fifos.
     pub fn wait_output(&mut self, limit: Duration) {
+        let deadline = Instant::now() + limit;
         if let Some(rx) = self.output_done.take() {
             let _ = rx.recv_timeout(limit);
         }
+        for f in self.fifos.iter_mut() {
+            if let Some(f) = f.take() {
+                wait_drained(&f, deadline);
+            }
+        }
+    }
+}
+
+/// Bytes waiting in the pipe behind `f` (0 on error).
+fn unread(f: &File) -> i32 {
+    let mut n: libc::c_int = 0;
+    // SAFETY: FIONREAD writes one int through the pointer.
+    let r = unsafe { libc::ioctl(f.as_raw_fd(), libc::FIONREAD, &mut n) };
+    if r < 0 {
+        0
+    } else {
+        n
+    }
+}
+
+/// Poll until the fifo `f` is empty (its reader has taken everything) or
+/// `deadline`: a reader that does not read (a client gone, a grandchild
+/// reading nothing) only delays the exit, as the Go shim's bounded wait for
+/// its copy does.
+fn wait_drained(f: &File, deadline: Instant) {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        let n = unread(f);
+        if n == 0 {
+            return;
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            log::warn!(
+                "{n} bytes of output still unread by containerd: publishing the exit anyway"
+            );
+            return;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -94,6 +146,7 @@ pub struct Prepared {
     stdin_path: String,
     stdout_path: String,
     stdin_writer: Option<Writer>,
+    fifos: [Option<File>; 2],
 }
 
 impl Prepared {
@@ -111,6 +164,7 @@ impl Prepared {
         self.console_theirs = None;
         let mut stdio = Stdio {
             stdin: self.stdin_writer.take(),
+            fifos: std::mem::take(&mut self.fifos),
             ..Default::default()
         };
         if let Some(sock) = self.console_ours.take() {
@@ -145,6 +199,7 @@ pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Pr
         stdin_path: paths.stdin.clone(),
         stdout_path: paths.stdout.clone(),
         stdin_writer: None,
+        fifos: Default::default(),
     };
     if paths.terminal {
         let (ours, theirs) = UnixStream::pair().context("console socketpair")?;
@@ -169,7 +224,18 @@ pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Pr
         chown(&e, ids)?;
         (o, e)
     } else {
-        (output(&paths.stdout)?, output(&paths.stderr)?)
+        let (o, e) = (output(&paths.stdout)?, output(&paths.stderr)?);
+        for (keep, (fd, fifo)) in p.fifos.iter_mut().zip([&o, &e]) {
+            if *fifo {
+                let f = File::from(fd.try_clone().context("dup an output fifo")?);
+                // FIONREAD on a regular file would count what follows
+                // the offset: only a real fifo is waited for.
+                if f.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
+                    *keep = Some(f);
+                }
+            }
+        }
+        (o.0, e.0)
     };
     p.child = Some([stdin, stdout, stderr]);
     Ok(p)
@@ -199,21 +265,21 @@ fn chown(fd: &OwnedFd, (uid, gid): (u32, u32)) -> Result<()> {
     .context("IoUid/IoGid: chown io pipe")
 }
 
-/// The fd for stdout or stderr: /dev/null, a `file://` or a fifo.
-fn output(uri: &str) -> Result<OwnedFd> {
+/// The fd for stdout or stderr: /dev/null, a `file://` or a fifo (true).
+fn output(uri: &str) -> Result<(OwnedFd, bool)> {
     Ok(if uri.is_empty() {
-        dev_null()?.into()
+        (dev_null()?.into(), false)
     } else if let Some(rest) = uri.strip_prefix("file://") {
         let path = rest.split('?').next().unwrap_or(rest);
         if let Some(dir) = std::path::Path::new(path).parent() {
             std::fs::create_dir_all(dir).with_context(|| format!("{uri}: mkdir"))?;
         }
-        OpenOptions::new()
+        let f = OpenOptions::new()
             .append(true)
             .create(true)
             .open(path)
-            .with_context(|| format!("open {uri}"))?
-            .into()
+            .with_context(|| format!("open {uri}"))?;
+        (f.into(), false)
     } else {
         let path = uri.strip_prefix("fifo://").unwrap_or(uri);
         if uri.contains("://") && !uri.starts_with("fifo://") {
@@ -221,13 +287,13 @@ fn output(uri: &str) -> Result<OwnedFd> {
         }
         // Read-write: opening never blocks, and the fifo always has a
         // reader, so the container never gets EPIPE while containerd restarts.
-        OpenOptions::new()
+        let f = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
-            .with_context(|| format!("open fifo {path}"))?
-            .into()
+            .with_context(|| format!("open fifo {path}"))?;
+        (f.into(), true)
     })
 }
 
@@ -304,5 +370,49 @@ fn copy_output(mut master: File, path: &str) {
                 out = None;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_until_the_fifo_is_read_empty() {
+        let dir = std::env::temp_dir().join(format!("skiff-shim-io-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        let (fd, fifo) = output(path.to_str().unwrap()).unwrap();
+        assert!(fifo);
+        let mut w = File::from(fd);
+        w.write_all(b"hello").unwrap();
+        // Nobody reads: the wait ends at the deadline.
+        let t = Instant::now();
+        wait_drained(&w, t + Duration::from_millis(100));
+        assert!(t.elapsed() >= Duration::from_millis(100));
+        assert_eq!(unread(&w), 5);
+        // A reader that comes later: the wait ends when it has read.
+        let mut r = OpenOptions::new().read(true).open(&path).unwrap();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut b = [0u8; 5];
+            r.read_exact(&mut b).unwrap();
+            b
+        });
+        let t = Instant::now();
+        wait_drained(&w, t + Duration::from_secs(10));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        assert_eq!(&reader.join().unwrap(), b"hello");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn files_and_null_are_not_waited_for() {
+        let dir = std::env::temp_dir().join(format!("skiff-shim-io-f-{}", std::process::id()));
+        let uri = format!("file://{}/log", dir.display());
+        assert!(!output(&uri).unwrap().1);
+        assert!(!output("").unwrap().1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

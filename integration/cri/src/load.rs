@@ -57,7 +57,7 @@ async fn start_pod(rt: &mut cri::Client, o: &Opts, i: usize, made: &Shared) -> R
 }
 
 /// Run `job(i)` for i in 0..n with `parallel` workers.
-async fn each<F, Fut>(n: usize, parallel: usize, job: F) -> Result<()>
+pub(crate) async fn each<F, Fut>(n: usize, parallel: usize, job: F) -> Result<()>
 where
     F: Fn(usize) -> Fut + Clone + Send + 'static,
     Fut: std::future::Future<Output = Result<()>> + Send,

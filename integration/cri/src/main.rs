@@ -9,6 +9,10 @@
 //!     load: start PODS pods, PARALLEL at a time, measure their shims
 //!     (RSS, PSS), remove them all; cycle: start and remove each pod in
 //!     turn. Either way nothing may be left. Prints one JSON line.
+//! skiff-cri-test logs HANDLER IMAGE CGROUP_PARENT CONTAINERS PARALLEL
+//!     one pod, CONTAINERS containers (PARALLEL at a time) each printing
+//!     64 KiB and exiting at once: every byte must be in every CRI log
+//!     file. Prints one JSON line.
 //! ```
 //! CGROUP_PARENT `x.slice` makes containerd use systemd-style cgroup paths.
 //! Exits 1 on failure.
@@ -16,6 +20,7 @@
 mod cri;
 mod host;
 mod load;
+mod logs;
 mod pod;
 
 use anyhow::{bail, Context, Result};
@@ -39,8 +44,18 @@ async fn dispatch(args: &[String]) -> Result<()> {
             })
             .await
         }
+        ("logs", 7) => {
+            logs::run(logs::Opts {
+                handler: args[2].clone(),
+                image: args[3].clone(),
+                parent: args[4].clone(),
+                containers: num(5, "CONTAINERS")?,
+                parallel: num(6, "PARALLEL")?,
+            })
+            .await
+        }
         _ => bail!(
-            "usage: skiff-cri-test pod|load|cycle HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
         ),
     }
 }
@@ -50,7 +65,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: skiff-cri-test pod|load|cycle HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
         );
         std::process::exit(2);
     }

@@ -126,3 +126,18 @@ fn notify_on_write_is_refused_at_create() {
     let out = rt.create(&b, &id, &[]);
     assert_clean_failure(&out, "linux.seccomp.syscalls[0]", &rt, &id, &b);
 }
+
+#[test]
+fn missing_seccomp_agent_is_named_in_the_error() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut b = Bundle::sh("true");
+    b.config_mut()["linux"]["seccomp"] = json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "listenerPath": "/run/skiff-no-such-agent.sock",
+        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
+    });
+    let id = unique_id("no-agent");
+    let out = rt.create(&b, &id, &[]);
+    assert_clean_failure(&out, "could not connect to the seccomp agent", &rt, &id, &b);
+}

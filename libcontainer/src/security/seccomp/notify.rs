@@ -43,7 +43,10 @@ pub fn connect(l: &Listener) -> Result<OwnedFd> {
         .map(OwnedFd::from)
         .map_err(|e| Error::Invalid {
             field: "linux.seccomp.listenerPath".into(),
-            msg: format!("connect {}: {e}", l.path.display()),
+            msg: format!(
+                "could not connect to the seccomp agent at {}: {e}",
+                l.path.display()
+            ),
         })
 }
 

@@ -150,7 +150,7 @@ fn check_ordinary_dir(
 ) -> Result<()> {
     let fd = match sys::openat2(
         root,
-        &dest.strip_prefix("/").unwrap_or(dest).to_path_buf(),
+        dest.strip_prefix("/").unwrap_or(dest),
         libc::O_PATH | libc::O_NOFOLLOW,
         0,
         sys::RESOLVE_IN_ROOT,

@@ -117,3 +117,39 @@ fn printing_to_a_closed_pipe_does_not_panic() {
         );
     }
 }
+
+#[test]
+fn spec_matches_runc_spec() {
+    require_root!();
+    let Ok(runc) = which_runc() else {
+        skip!("runc is not installed (make deps installs it)");
+    };
+    let dir = TempDir::new("skiff-spec");
+    for (name, bin) in [("runc", runc), ("skiff", skiff_bin())] {
+        let d = dir.path().join(name);
+        std::fs::create_dir(&d).unwrap();
+        let out = output_with_timeout(
+            Command::new(&bin).arg("spec").current_dir(&d),
+            DEFAULT_TIMEOUT,
+        );
+        assert_success(&out, &format!("{name} spec"));
+    }
+    let read = |name: &str| -> serde_json::Value {
+        let text = std::fs::read_to_string(dir.path().join(name).join("config.json")).unwrap();
+        let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+        // The two fields that name the runtime and its spec version.
+        v["hostname"] = json!("");
+        v["ociVersion"] = json!("");
+        v
+    };
+    assert_eq!(read("skiff"), read("runc"), "skiff spec differs from runc spec");
+}
+
+fn which_runc() -> Result<std::path::PathBuf, ()> {
+    std::env::var_os("PATH")
+        .into_iter()
+        .flat_map(|p| std::env::split_paths(&p).collect::<Vec<_>>())
+        .map(|d| d.join("runc"))
+        .find(|p| p.is_file())
+        .ok_or(())
+}

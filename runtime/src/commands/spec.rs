@@ -8,8 +8,10 @@ use serde_json::{json, Value};
 const CAPS: [&str; 3] = ["CAP_AUDIT_WRITE", "CAP_KILL", "CAP_NET_BIND_SERVICE"];
 
 /// The config `runc spec` writes, with skiff's spec version and hostname.
-fn default_spec() -> Value {
-    json!({
+/// Like runc, it has a cgroup namespace only on a pure cgroup v2 host
+/// (`cgroup_ns`).
+fn default_spec(cgroup_ns: bool) -> Value {
+    let mut spec = json!({
         "ociVersion": libcontainer::OCI_VERSION,
         "process": {
             "terminal": true,
@@ -39,7 +41,13 @@ fn default_spec() -> Value {
                             "/proc/timer_stats", "/proc/sched_debug", "/sys/firmware", "/proc/scsi"],
             "readonlyPaths": ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"]
         }
-    })
+    });
+    if !cgroup_ns {
+        if let Some(ns) = spec["linux"]["namespaces"].as_array_mut() {
+            ns.retain(|n| n["type"] != "cgroup");
+        }
+    }
+    spec
 }
 
 /// runc's rootless changes: a user namespace mapping the caller, no network
@@ -78,7 +86,7 @@ pub fn spec(bundle: &Path, rootless: bool) -> Result<()> {
     if path.exists() {
         bail!("{}: file exists; remove it first", path.display());
     }
-    let mut spec = default_spec();
+    let mut spec = default_spec(libcontainer::cgroups::v2::is_v2_host());
     if rootless {
         make_rootless(&mut spec);
     }
@@ -92,9 +100,18 @@ mod tests {
 
     #[test]
     fn default_and_rootless_specs_parse() {
-        let s: oci_spec::runtime::Spec = serde_json::from_value(default_spec()).unwrap();
+        let s: oci_spec::runtime::Spec = serde_json::from_value(default_spec(true)).unwrap();
         assert_eq!(s.hostname().as_deref(), Some("skiff"));
-        let mut r = default_spec();
+        let cgroup_ns = |v: &Value| {
+            v["linux"]["namespaces"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|n| n["type"] == "cgroup")
+        };
+        assert!(cgroup_ns(&default_spec(true)));
+        assert!(!cgroup_ns(&default_spec(false)), "runc adds it on cgroup v2 only");
+        let mut r = default_spec(true);
         make_rootless(&mut r);
         let r: oci_spec::runtime::Spec = serde_json::from_value(r).unwrap();
         let linux = r.linux().as_ref().unwrap();

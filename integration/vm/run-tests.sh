@@ -18,7 +18,7 @@ set -uo pipefail
 
 TESTS=(
 	memory memory-oom events-stats pids cpu blkio hugetlb devices
-	freeze update ps-kill-delete crash-cgroup cgpath-relative cgpath-none
+	freeze exec-cgroup update ps-kill-delete crash-cgroup cgpath-relative cgpath-none
 	podman podman-systemd systemd
 	no-leftovers
 )
@@ -270,6 +270,27 @@ test_freeze() {
 	c3=$(size_of "$b/rootfs/tmp/cnt")
 	((c3 > c2)) || fail "the counter did not move after resume: file still $c3 bytes"
 	log "ok: counter file grew $c2 -> $c3 bytes after resume"
+	rm_ctr $id
+	wait_for 5 gone "$d" || fail "$d still there after delete --force"
+}
+
+# 6b. exec into a paused container only with --ignore-paused (runc), and
+# exec --cgroup SUB starts the process in the container's sub-cgroup.
+test_exec-cgroup() {
+	local id=it-execcg d pid
+	new_bundle $id sleep 1000
+	start_ctr $id
+	d=$CG/$CG_TOP/$id
+	rt pause $id >&2 || fail "pause failed"
+	if rt exec -d $id sleep 999 >&2; then fail "exec into a paused container succeeded without --ignore-paused"; fi
+	rt exec -d --ignore-paused $id sleep 998 >&2 || fail "exec --ignore-paused failed"
+	log "ok: exec refused while paused, allowed with --ignore-paused"
+	rt resume $id >&2 || fail "resume failed"
+	mkdir "$d/sub"
+	rt exec -d --cgroup sub --pid-file "$IT_WORK/$id.execpid" $id sleep 997 >&2 || fail "exec --cgroup sub failed"
+	pid=$(cat "$IT_WORK/$id.execpid")
+	expect_eq "cgroup of the exec process" "$(cg_of_pid "$pid")" "/$CG_TOP/$id/sub"
+	if rt exec -d --cgroup nosuch $id true >&2; then fail "exec --cgroup into a missing sub-cgroup succeeded"; fi
 	rm_ctr $id
 	wait_for 5 gone "$d" || fail "$d still there after delete --force"
 }

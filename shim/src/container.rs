@@ -201,6 +201,8 @@ impl Container {
                 .as_ref()
                 .map(|fd| fd.try_clone().map(Arc::new))
                 .transpose()?,
+            ignore_paused: false,
+            sub_cgroup: None,
         };
         let (root, id) = (&self.root, self.id.as_str());
         let keep = keep_fds(opts.stdio, opts.console_stream.as_deref());

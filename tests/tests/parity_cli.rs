@@ -142,7 +142,11 @@ fn spec_matches_runc_spec() {
         v["ociVersion"] = json!("");
         v
     };
-    assert_eq!(read("skiff"), read("runc"), "skiff spec differs from runc spec");
+    assert_eq!(
+        read("skiff"),
+        read("runc"),
+        "skiff spec differs from runc spec"
+    );
 }
 
 fn which_runc() -> Result<std::path::PathBuf, ()> {

@@ -39,6 +39,12 @@ pub struct ExecOpts {
     /// An already connected socket to send the pty master on, instead of
     /// connecting to `console_socket` (the shim keeps the other end).
     pub console_stream: Option<std::sync::Arc<std::os::fd::OwnedFd>>,
+    /// `--ignore-paused`: exec into a paused container (the process starts
+    /// frozen, as runc's).
+    pub ignore_paused: bool,
+    /// `--cgroup`: a sub-cgroup of the container's (cgroup v2) to start
+    /// the process in; it must exist.
+    pub sub_cgroup: Option<PathBuf>,
 }
 
 const NAMESPACES: [(&str, CloneFlags); 7] = [
@@ -104,8 +110,17 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         (None, None) => None,
     };
     let (parent_chan, child_chan) = channel::pair()?;
-    let cgroup = s.cgroup();
-    if cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+    let cgroup = match (s.cgroup(), &opts.sub_cgroup) {
+        (Some(c), Some(sub)) => Some(sub_cgroup(&c, sub)?),
+        (None, Some(_)) => {
+            return Err(Error::Invalid {
+                field: "--cgroup".into(),
+                msg: "the container has no cgroup of its own".into(),
+            })
+        }
+        (c, None) => c,
+    };
+    if !opts.ignore_paused && cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: "paused".into(),
@@ -203,6 +218,32 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         write_pid_file(p, pid)?;
     }
     Ok(pid)
+}
+
+/// `sub` (`--cgroup`) under the container's cgroup `c`: relative, without
+/// `..`, and existing (runc does not create it either).
+fn sub_cgroup(
+    c: &crate::cgroups::v2::Cgroup,
+    sub: &std::path::Path,
+) -> Result<crate::cgroups::v2::Cgroup> {
+    let bad = |msg: String| Error::Invalid {
+        field: "--cgroup".into(),
+        msg,
+    };
+    let ok = sub
+        .components()
+        .all(|p| matches!(p, std::path::Component::Normal(_)));
+    if !ok || sub.as_os_str().is_empty() {
+        return Err(bad(format!(
+            "{}: must be a path below the container's cgroup",
+            sub.display()
+        )));
+    }
+    let dir = c.dir.join(sub);
+    if !dir.is_dir() {
+        return Err(bad(format!("{}: no such cgroup", dir.display())));
+    }
+    Ok(crate::cgroups::v2::Cgroup { dir })
 }
 
 /// The pid an exec child forked into the container's pid namespace; the

@@ -55,6 +55,13 @@ pub struct ExecArgs {
     /// Pass this many extra fds (from 3) to the process.
     #[arg(long = "preserve-fds", default_value_t = 0)]
     preserve_fds: u32,
+    /// Exec even if the container is paused.
+    #[arg(long = "ignore-paused")]
+    ignore_paused: bool,
+    /// Run the process in this sub-cgroup of the container's (cgroup v2;
+    /// runc's `controller:path` form for v1 is not supported).
+    #[arg(long = "cgroup")]
+    cgroup: Vec<String>,
     /// Container id.
     id: String,
     /// The command and its arguments.
@@ -173,6 +180,25 @@ pub fn exec(root: &Path, a: &ExecArgs) -> Result<u8> {
     Ok(code.clamp(0, 255) as u8)
 }
 
+/// `--cgroup`: on cgroup v2 one plain path (runc also takes `:path` or
+/// `unified:path` for it); a v1 `controller:path` is refused.
+fn sub_cgroup(given: &[String]) -> Result<Option<PathBuf>> {
+    match given {
+        [] => Ok(None),
+        [one] => {
+            let path = match one.split_once(':') {
+                None => one.as_str(),
+                Some(("" | "unified", p)) => p,
+                Some((ctl, _)) => {
+                    bail!("--cgroup {one}: per-controller paths ({ctl}:...) need cgroup v1")
+                }
+            };
+            Ok(Some(PathBuf::from(path)))
+        }
+        _ => bail!("--cgroup: given more than once; cgroup v2 takes a single path"),
+    }
+}
+
 type Started = (
     nix::unistd::Pid,
     Option<nix::sys::signal::SigSet>,
@@ -202,6 +228,8 @@ fn start(root: &Path, a: &ExecArgs) -> Result<Started> {
         pid_file: a.pid_file.clone(),
         preserve_fds: a.preserve_fds,
         stdio: None,
+        ignore_paused: a.ignore_paused,
+        sub_cgroup: sub_cgroup(&a.cgroup)?,
         console_stream: console
             .as_ref()
             .map(|(_, theirs)| theirs.try_clone().map(|s| Arc::new(OwnedFd::from(s))))

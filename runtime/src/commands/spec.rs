@@ -110,7 +110,10 @@ mod tests {
                 .any(|n| n["type"] == "cgroup")
         };
         assert!(cgroup_ns(&default_spec(true)));
-        assert!(!cgroup_ns(&default_spec(false)), "runc adds it on cgroup v2 only");
+        assert!(
+            !cgroup_ns(&default_spec(false)),
+            "runc adds it on cgroup v2 only"
+        );
         let mut r = default_spec(true);
         make_rootless(&mut r);
         let r: oci_spec::runtime::Spec = serde_json::from_value(r).unwrap();

@@ -234,14 +234,38 @@ impl Cgroup {
         }
     }
 
-    /// Pids in the cgroup (cgroup.procs).
+    /// Pids in the cgroup and its sub-cgroups (cgroup.procs of each, as
+    /// runc's GetAllPids: `exec --cgroup` puts processes below it).
     pub fn procs(&self) -> Result<Vec<i32>> {
-        let p = self.file("cgroup.procs");
-        match fs::read_to_string(&p) {
-            Ok(t) => Ok(t.lines().filter_map(|l| l.trim().parse().ok()).collect()),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-            Err(e) => Err(Error::Io { path: p, source: e }),
+        let mut pids = Vec::new();
+        for dir in std::iter::once(self.dir.clone()).chain(self.descendants()) {
+            let p = dir.join("cgroup.procs");
+            match fs::read_to_string(&p) {
+                Ok(t) => pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(Error::Io { path: p, source: e }),
+            }
         }
+        Ok(pids)
+    }
+
+    /// Every sub-cgroup directory, parents before children.
+    fn descendants(&self) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut todo = vec![self.dir.clone()];
+        while let Some(d) = todo.pop() {
+            let Ok(entries) = fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                if e.file_type().is_ok_and(|t| t.is_dir()) {
+                    out.push(e.path());
+                    todo.push(e.path());
+                }
+            }
+        }
+        out.sort_by_key(|p| p.components().count());
+        out
     }
 
     /// Does the cgroup exist?
@@ -288,6 +312,16 @@ impl Cgroup {
             }
         }
         let deadline = Instant::now() + Duration::from_secs(10);
+        // Sub-cgroups first, deepest first (a cgroup with children cannot
+        // be removed).
+        for d in self.descendants().iter().rev() {
+            while let Err(e) = fs::remove_dir(d) {
+                if Instant::now() >= deadline || e.raw_os_error() != Some(libc::EBUSY) {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        }
         loop {
             match fs::remove_dir(&self.dir) {
                 Ok(()) => return Ok(()),

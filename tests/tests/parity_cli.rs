@@ -157,3 +157,35 @@ fn which_runc() -> Result<std::path::PathBuf, ()> {
         .find(|p| p.is_file())
         .ok_or(())
 }
+
+#[test]
+fn list_and_state_print_runc_key_order() {
+    require_root!();
+    let rt = Runtime::new();
+    let b = Bundle::with_args(&["sleep", "1000"]);
+    let id = unique_id("keyorder");
+    rt.start_container(&b, &id);
+    let keys = |text: &str| -> Vec<String> {
+        text.split('"')
+            .collect::<Vec<_>>()
+            .windows(2)
+            .filter(|w| w[1].trim_start().starts_with(':'))
+            .map(|w| w[0].to_string())
+            .collect()
+    };
+    let want = [
+        "ociVersion",
+        "id",
+        "pid",
+        "status",
+        "bundle",
+        "rootfs",
+        "created",
+        "owner",
+    ];
+    let list = stdout(&rt.skiff(&["list", "--format", "json"]));
+    assert_eq!(keys(&list), want, "{list}");
+    let state = stdout(&rt.skiff(&["state", &id]));
+    assert_eq!(keys(&state), want, "{state}");
+    assert_success(&rt.delete_force(&id), "delete -f");
+}

@@ -22,11 +22,11 @@ pub fn list(root: &Path, quiet: bool, format: OutFormat) -> Result<()> {
     }
     match format {
         OutFormat::Json => {
-            let v: Vec<serde_json::Value> = items
+            let v: Vec<String> = items
                 .iter()
-                .map(|(s, st)| container::state_value(s, *st))
+                .map(|(s, st)| runc_state_json(&container::state_value(s, *st), false))
                 .collect();
-            println!("{}", serde_json::to_string(&v)?);
+            println!("[{}]", v.join(","));
         }
         OutFormat::Table => {
             let mut rows = vec![["ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"]
@@ -118,4 +118,70 @@ pub fn features() -> Result<()> {
         serde_json::to_string_pretty(&libcontainer::features::features())?
     );
     Ok(())
+}
+
+/// The keys of runc's container state, in the order runc prints them
+/// (`annotations` is left out when empty, as runc's omitempty).
+const RUNC_STATE_ORDER: [&str; 9] = [
+    "ociVersion",
+    "id",
+    "pid",
+    "status",
+    "bundle",
+    "rootfs",
+    "created",
+    "annotations",
+    "owner",
+];
+
+/// A container's state as runc prints it: its keys in runc's order,
+/// compact (`list --format json`) or indented by two spaces (`state`).
+pub fn runc_state_json(v: &serde_json::Value, pretty: bool) -> String {
+    let fields: Vec<String> = RUNC_STATE_ORDER
+        .iter()
+        .filter_map(|k| v.get(*k).map(|x| (*k, x)))
+        .filter(|(k, x)| *k != "annotations" || x.as_object().is_some_and(|o| !o.is_empty()))
+        .map(|(k, x)| {
+            let key = serde_json::Value::from(k);
+            if pretty {
+                let val = serde_json::to_string_pretty(x).unwrap_or_default();
+                format!("  {key}: {}", val.replace('\n', "\n  "))
+            } else {
+                format!("{key}:{x}")
+            }
+        })
+        .collect();
+    if pretty {
+        format!("{{\n{}\n}}", fields.join(",\n"))
+    } else {
+        format!("{{{}}}", fields.join(","))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_keys_in_runc_order() {
+        let v = serde_json::json!({"owner": "", "status": "running", "id": "a", "pid": 7,
+            "ociVersion": "1.2.0", "bundle": "/b", "rootfs": "/b/r", "created": "t",
+            "annotations": {}});
+        let compact = runc_state_json(&v, false);
+        assert_eq!(
+            compact,
+            r#"{"ociVersion":"1.2.0","id":"a","pid":7,"status":"running","bundle":"/b","rootfs":"/b/r","created":"t","owner":""}"#
+        );
+        let pretty = runc_state_json(&v, true);
+        assert!(
+            pretty.starts_with("{\n  \"ociVersion\": \"1.2.0\",\n  \"id\": \"a\","),
+            "{pretty}"
+        );
+        let back: serde_json::Value = serde_json::from_str(&pretty).unwrap();
+        assert_eq!(back["pid"], 7);
+        let mut with = v.clone();
+        with["annotations"] = serde_json::json!({"k": "v"});
+        let back: serde_json::Value = serde_json::from_str(&runc_state_json(&with, true)).unwrap();
+        assert_eq!(back["annotations"]["k"], "v");
+    }
 }

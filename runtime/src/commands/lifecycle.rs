@@ -15,7 +15,7 @@ pub fn state(root: &Path, id: &str) -> Result<()> {
     let (s, status) = container::load(&StateRoot::open(root)?, id)?;
     println!(
         "{}",
-        serde_json::to_string_pretty(&container::state_value(&s, status))?
+        super::info::runc_state_json(&container::state_value(&s, status), true)
     );
     Ok(())
 }

@@ -112,32 +112,33 @@ fn syscalls_newer_than_the_profile_get_enosys() {
     );
 }
 
-#[test]
-fn notify_on_write_is_refused_at_create() {
-    require_root!();
+/// `create` of a container whose profile notifies `syscall` to an agent
+/// that does not exist fails cleanly, naming `needle`.
+fn notify_create_fails(syscall: &str, tag: &str, needle: &str) {
     let rt = Runtime::new();
     let mut b = Bundle::sh("true");
     b.config_mut()["linux"]["seccomp"] = json!({
         "defaultAction": "SCMP_ACT_ALLOW",
         "listenerPath": "/run/skiff-no-such-agent.sock",
-        "syscalls": [{"names": ["write"], "action": "SCMP_ACT_NOTIFY"}]
+        "syscalls": [{"names": [syscall], "action": "SCMP_ACT_NOTIFY"}]
     });
-    let id = unique_id("notify-write");
+    let id = unique_id(tag);
     let out = rt.create(&b, &id, &[]);
-    assert_clean_failure(&out, "linux.seccomp.syscalls[0]", &rt, &id, &b);
+    assert_clean_failure(&out, needle, &rt, &id, &b);
+}
+
+#[test]
+fn notify_on_write_is_refused_at_create() {
+    require_root!();
+    notify_create_fails("write", "notify-write", "linux.seccomp.syscalls[0]");
 }
 
 #[test]
 fn missing_seccomp_agent_is_named_in_the_error() {
     require_root!();
-    let rt = Runtime::new();
-    let mut b = Bundle::sh("true");
-    b.config_mut()["linux"]["seccomp"] = json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "listenerPath": "/run/skiff-no-such-agent.sock",
-        "syscalls": [{"names": ["mkdir"], "action": "SCMP_ACT_NOTIFY"}]
-    });
-    let id = unique_id("no-agent");
-    let out = rt.create(&b, &id, &[]);
-    assert_clean_failure(&out, "could not connect to the seccomp agent", &rt, &id, &b);
+    notify_create_fails(
+        "mkdir",
+        "no-agent",
+        "could not connect to the seccomp agent",
+    );
 }

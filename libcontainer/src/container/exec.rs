@@ -61,7 +61,8 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 /// executed. The caller is its parent and must wait for it.
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     let (s, status) = load(root, id)?;
-    if !matches!(status, Status::Running | Status::Created) {
+    let paused_ok = opts.ignore_paused && status == Status::Paused;
+    if !paused_ok && !matches!(status, Status::Running | Status::Created) {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: status.to_string(),

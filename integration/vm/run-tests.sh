@@ -277,15 +277,24 @@ test_freeze() {
 # 6b. exec into a paused container only with --ignore-paused (runc), and
 # exec --cgroup SUB starts the process in the container's sub-cgroup.
 test_exec-cgroup() {
-	local id=it-execcg d pid
+	local id=it-execcg d pid epid
 	new_bundle $id sleep 1000
 	start_ctr $id
 	d=$CG/$CG_TOP/$id
 	rt pause $id >&2 || fail "pause failed"
 	if rt exec -d $id sleep 999 >&2; then fail "exec into a paused container succeeded without --ignore-paused"; fi
-	rt exec -d --ignore-paused $id sleep 998 >&2 || fail "exec --ignore-paused failed"
-	log "ok: exec refused while paused, allowed with --ignore-paused"
+	# As runc: the process is born frozen, so exec --ignore-paused waits for
+	# `resume` and then returns 0.
+	rt exec -d --ignore-paused --pid-file "$IT_WORK/$id.ippid" $id sleep 998 >&2 &
+	epid=$!
+	sleep 2
+	kill -0 $epid 2>/dev/null || fail "exec --ignore-paused returned while the container was still paused"
 	rt resume $id >&2 || fail "resume failed"
+	wait_for 30 pid_gone $epid || fail "exec --ignore-paused still waiting 30s after resume"
+	wait $epid || fail "exec --ignore-paused exited $? after resume"
+	pid=$(cat "$IT_WORK/$id.ippid")
+	expect_eq "cgroup of the --ignore-paused process" "$(cg_of_pid "$pid")" "/$CG_TOP/$id"
+	log "ok: exec refused while paused; --ignore-paused waited for resume and ran"
 	mkdir "$d/sub"
 	rt exec -d --cgroup sub --pid-file "$IT_WORK/$id.execpid" $id sleep 997 >&2 || fail "exec --cgroup sub failed"
 	pid=$(cat "$IT_WORK/$id.execpid")

@@ -66,7 +66,11 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: status.to_string(),
-            msg: "cannot exec in a container that is not running".into(),
+            msg: if status == Status::Paused {
+                "cannot exec in a paused container (use --ignore-paused to override)".into()
+            } else {
+                "cannot exec in a container that is not running".into()
+            },
         });
     }
     let attrs = Attrs::resolve(&opts.process, s.config.linux().as_ref())?;
@@ -125,7 +129,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: "paused".into(),
-            msg: "cannot exec in a paused container".into(),
+            msg: "cannot exec in a paused container (use --ignore-paused to override)".into(),
         });
     }
     let cgroup_fd = cgroup

@@ -327,37 +327,49 @@ fn notify_profile(agent: &SeccompAgent) -> Value {
     })
 }
 
+/// As runc: the agent has its notify fd once `create` returns, before any
+/// `start` (youki's seccomp_notify test waits for it there), with or
+/// without no_new_privs.
 #[test]
 fn notify_agent_answers_for_create_and_start() {
     require_root!();
     let rt = Runtime::new();
-    let agent = SeccompAgent::start(Answer::Errno(libc::EXDEV));
-    let b = with_seccomp(Bundle::sh(TRY_MKDIR), notify_profile(&agent));
-    let id = unique_id("scnotify");
-    let pid = rt.create_ok(&b, &id);
-    let out = rt.start(&id);
-    assert_success(&out, "start");
-    assert!(rt.wait_for_status(&id, "stopped", Duration::from_secs(10)));
-    let states = agent.states();
-    assert_eq!(states.len(), 1, "{states:?}");
-    let s = &states[0];
-    assert_eq!(s["fds"], json!(["seccompFd"]), "{s}");
-    assert_eq!(s["metadata"], "skiff-test-meta", "{s}");
-    assert_eq!(s["pid"], pid, "{s}");
-    assert_eq!(s["state"]["id"], id.as_str(), "{s}");
-    assert_eq!(s["state"]["pid"], pid, "{s}");
-    assert_eq!(s["state"]["status"], "created", "{s}");
-    assert!(s["ociVersion"].is_string(), "{s}");
-    let mkdirs = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
-    let seen = agent.syscalls();
-    assert!(
-        seen.iter().any(|n| mkdirs.contains(n)),
-        "no mkdir notified: {seen:?}"
-    );
-    assert!(
-        !b.rootfs().join("tmp/d").exists(),
-        "the agent's errno was not used"
-    );
+    for nnp in [true, false] {
+        let agent = SeccompAgent::start(Answer::Errno(libc::EXDEV));
+        let mut b = with_seccomp(Bundle::sh(TRY_MKDIR), notify_profile(&agent));
+        b.config_mut()["process"]["noNewPrivileges"] = json!(nnp);
+        let id = unique_id("scnotify");
+        let pid = rt.create_ok(&b, &id);
+        assert!(
+            poll_until(Duration::from_secs(10), || agent.states().len() == 1),
+            "noNewPrivileges {nnp}: the agent got no notify fd during create: {:?}",
+            agent.states()
+        );
+        let out = rt.start(&id);
+        assert_success(&out, "start");
+        assert!(rt.wait_for_status(&id, "stopped", Duration::from_secs(10)));
+        let states = agent.states();
+        assert_eq!(states.len(), 1, "{states:?}");
+        let s = &states[0];
+        assert_eq!(s["fds"], json!(["seccompFd"]), "{s}");
+        assert_eq!(s["metadata"], "skiff-test-meta", "{s}");
+        assert_eq!(s["pid"], pid, "{s}");
+        assert_eq!(s["state"]["id"], id.as_str(), "{s}");
+        assert_eq!(s["state"]["pid"], pid, "{s}");
+        assert_eq!(s["state"]["status"], "created", "{s}");
+        assert!(s["ociVersion"].is_string(), "{s}");
+        let mkdirs = [libc::SYS_mkdir as i32, libc::SYS_mkdirat as i32];
+        let seen = agent.syscalls();
+        assert!(
+            seen.iter().any(|n| mkdirs.contains(n)),
+            "noNewPrivileges {nnp}: no mkdir notified: {seen:?}"
+        );
+        assert!(
+            !b.rootfs().join("tmp/d").exists(),
+            "noNewPrivileges {nnp}: the agent's errno was not used"
+        );
+        assert_success(&rt.delete_force(&id), "delete --force");
+    }
 }
 
 #[test]

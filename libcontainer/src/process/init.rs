@@ -232,6 +232,9 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     fin.apply_rlimits()?;
     Attrs::resolve(&process, spec.linux().as_ref())?.apply()?;
     fin.enter_cwd()?;
+    // The filter goes in now (with its notify fd to the agent), before
+    // `create` returns, as runc's; the user switch waits for `start`.
+    fin.prepare()?;
     die_with_parent(false)?;
     a.chan.send(&Msg::Ready)?;
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
@@ -263,7 +266,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     // As runc: the startContainer hooks run as the container's user, with
     // its capabilities and (without no_new_privs) under its seccomp filter.
     let become_then_hooks = fin
-        .become_process()
+        .switch_user()
         .and_then(|()| hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created, None));
     let err = match become_then_hooks {
         Ok(()) => match fin.exec() {

@@ -204,12 +204,19 @@ impl Final {
         nix::unistd::chdir(&self.cwd).step(|| format!("process.cwd: chdir {}", self.cwd.display()))
     }
 
-    /// Become the container process, all but the last step: terminal,
-    /// bounding set, cwd check, signals, close-on-exec, umask, the seccomp
-    /// filter when no_new_privs is off, user and capabilities, no_new_privs.
-    /// Init runs the startContainer hooks after this (as runc: as the
-    /// container's user, under its filter), then [`Final::exec`].
+    /// Become the container process, all but the last step: [`Final::prepare`]
+    /// then [`Final::switch_user`]. Exec runs this, then [`Final::exec`].
     pub fn become_process(&mut self) -> Result<()> {
+        self.prepare()?;
+        self.switch_user()
+    }
+
+    /// The steps before the user switch, still as root: terminal, bounding
+    /// set, cwd check, signals, close-on-exec, umask, and the seccomp filter
+    /// unless it waits for execve. Init runs this during `create`, so an
+    /// agent at `listenerPath` has its notify fd before `create` returns,
+    /// as with runc.
+    pub fn prepare(&mut self) -> Result<()> {
         if let Some(tty) = &self.tty {
             nix::unistd::setsid().step(|| "setsid".into())?;
             sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
@@ -247,16 +254,27 @@ impl Final {
         sys::set_umask(self.umask);
         // seccomp without no_new_privs needs CAP_SYS_ADMIN, which the user
         // switch drops: load it now, as runc does. After it skiff makes only
-        // the calls runc makes at that point (sendmsg of a notify fd,
-        // setgroups, setres[ug]id, capget/capset, prctl) and execve, so a
-        // profile that allows what runc needs works; notifying sendmsg or
-        // write is refused when the profile is compiled. With no_new_privs
-        // the filter goes in last, just before execve.
-        if !self.no_new_privs {
+        // the calls runc makes from there (sendmsg of a notify fd and of
+        // Ready, the exec fifo's open and write, setgroups, setres[ug]id,
+        // capget/capset, prctl) and execve, so a profile that allows what
+        // runc needs works; notifying sendmsg or write is refused when the
+        // profile is compiled. With no_new_privs the filter goes in last,
+        // just before execve, unless an agent waits for its notify fd.
+        let now = self
+            .seccomp
+            .as_ref()
+            .is_some_and(|f| !self.no_new_privs || f.notifies());
+        if now {
             if let Some(f) = self.seccomp.take() {
                 f.load()?;
             }
         }
+        Ok(())
+    }
+
+    /// The user switch: groups, ids and capabilities, then no_new_privs.
+    /// Call after [`Final::prepare`].
+    pub fn switch_user(&self) -> Result<()> {
         caps::switch_user(self.uid, self.gid, &self.groups, &self.caps, self.setgroups)?;
         if self.no_new_privs {
             nix::sys::prctl::set_no_new_privs().step(|| "process.noNewPrivileges: prctl".into())?;
@@ -265,7 +283,7 @@ impl Final {
     }
 
     /// Load the seccomp filter if it is still to go in (no_new_privs on)
-    /// and execute the program. Call after [`Final::become_process`];
+    /// and execute the program. Call after [`Final::switch_user`];
     /// returns only on error.
     pub fn exec(mut self) -> Result<Infallible> {
         if let Some(f) = self.seccomp.take() {

@@ -210,6 +210,11 @@ impl Prepared {
         })
     }
 
+    /// Does loading hand a notify fd to an agent?
+    pub fn notifies(&self) -> bool {
+        self.sink.is_some()
+    }
+
     /// Install the filter on the calling thread; hand the notify fd over
     /// right away (the only syscall the runtime makes before it, sendmsg,
     /// cannot be notified: [`super::compile`] refuses that).

@@ -104,7 +104,10 @@ fn main() -> ExitCode {
     {
         let _ = libcontainer::exeseal::ensure_sealed();
     }
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return parse_failure(e),
+    };
     if cli.cmd.only_prints() {
         libcontainer::signal::default_sigpipe();
     }
@@ -128,6 +131,25 @@ fn main() -> ExitCode {
             ExitCode::from(commands::exit_code_of(&e))
         }
     }
+}
+
+/// Report a command line clap could not parse. An unknown command (`skiff
+/// foo`, `skiff foo -h`, `skiff help foo`) is answered as runc answers it:
+/// "No help topic for 'foo'", exit 3; anything else as clap does.
+fn parse_failure(e: clap::Error) -> ExitCode {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
+    if e.kind() != ErrorKind::InvalidSubcommand {
+        e.exit()
+    }
+    let name = match e.get(ContextKind::InvalidSubcommand) {
+        Some(ContextValue::String(n)) => n.clone(),
+        _ => String::new(),
+    };
+    match logging::init(None, logging::Format::Text, false) {
+        Ok(log) => log.fatal(&anyhow::anyhow!("No help topic for '{name}'")),
+        Err(_) => eprintln!("No help topic for '{name}'"),
+    }
+    ExitCode::from(3)
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! runc parity of the command line: `-v`, `kill ID 0`, exec's exit code 255
 //! and `--env` override, a `--process` without `user`, `exec -t` in the
-//! foreground, and no panic on a closed stdout.
+//! foreground, no panic on a closed stdout, and runc's answer to an unknown
+//! command.
 
 use serde_json::json;
 use skiff_conformance::*;
@@ -18,6 +19,29 @@ fn dash_v_prints_the_version() {
         describe(&out)
     );
     assert!(stdout(&out).contains("spec: 1.2"), "{}", describe(&out));
+}
+
+/// As runc: an unknown command, also with `-h` or after `help`, is "No help
+/// topic for 'foo'" and exit 3; `help` and `help create` print help.
+#[test]
+fn unknown_command_and_help_topics() {
+    require_root!();
+    let rt = Runtime::new();
+    for args in [&["foo"][..], &["foo", "-h"], &["help", "foo"]] {
+        let out = rt.skiff(args);
+        assert_eq!(exit_code(&out), 3, "skiff {args:?}: {}", describe(&out));
+        let line = assert_error_line(&out, "No help topic for 'foo'");
+        assert!(line.contains("level=error"), "skiff {args:?}: {line}");
+    }
+    for args in [&["help"][..], &["help", "create"], &["create", "-h"]] {
+        let out = rt.skiff(args);
+        assert_success(&out, &format!("skiff {args:?}"));
+        assert!(
+            stdout(&out).contains("Usage:"),
+            "skiff {args:?}: {}",
+            describe(&out)
+        );
+    }
 }
 
 #[test]

@@ -17,6 +17,7 @@ pub mod idmap;
 mod netdev;
 pub mod procfs;
 mod resctrl;
+mod resolve;
 pub mod signal;
 pub mod timefmt;
 pub mod user;

@@ -1,4 +1,6 @@
-//! Resolving paths inside the container's rootfs without ever leaving it.
+//! Resolving paths inside the container's rootfs without ever leaving it,
+//! and opening files of a verified procfs. A low layer: rootfs and the
+//! security modules use it; it uses only `sys`.
 //!
 //! Every lookup goes through openat2 with `RESOLVE_IN_ROOT`, so a symlink in
 //! the rootfs (even one pointing at `/etc` or `../../..`) resolves as if the

@@ -153,22 +153,8 @@ pub fn validate(bundle: &Bundle) -> Result<()> {
     if let Some(s) = linux.seccomp() {
         crate::security::seccomp::check(s)?;
     }
-    let labels = [
-        process.selinux_label().as_deref(),
-        linux.mount_label().as_deref(),
-    ];
-    if labels.iter().flatten().any(|l| !l.is_empty()) && !crate::security::lsm::selinux_enabled() {
-        tracing::warn!("SELinux is disabled on this host: process.selinuxLabel and linux.mountLabel are ignored");
-    }
     super::mount_idmap::check(spec)?;
-    crate::process::attrs::Attrs::resolve(process, Some(linux))?.check_host()?;
     super::net::check_net_devices(linux, &has_ns)?;
-    if linux.intel_rdt().is_some() && !crate::resctrl::available() {
-        return Err(Error::Unsupported {
-            field: "linux.intelRdt".into(),
-            msg: "resctrl is not mounted at /sys/fs/resctrl (no Intel RDT on this host)".into(),
-        });
-    }
     if let Some(r) = linux.resources() {
         cgroups::check_resources(r)?;
     }

@@ -9,7 +9,7 @@ use nix::sched::CloneFlags;
 use nix::sys::signal::{kill, Signal};
 use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
-use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType};
+use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxResources};
 
 use super::state::{State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
@@ -74,6 +74,7 @@ const CLONE_NEWTIME: i32 = 0x80;
 /// Create container `id` from `bundle` under `root`. On any failure nothing
 /// is left behind: the init is killed and the state dir removed.
 pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) -> Result<Created> {
+    super::host_check::check(bundle)?;
     rootfs::check_propagation(&bundle.spec)?;
     // Held until the state is saved, so a concurrent delete waits.
     let lock = root.reserve(id)?;
@@ -130,17 +131,106 @@ pub(crate) fn clone_into(
     Ok(forked)
 }
 
-fn create_in(
+/// The namespaces of the config, sorted by how they come about.
+struct NsPlan {
+    /// Joined by path, user namespace first (pid and time aside).
+    join: Vec<(CloneFlags, OwnedFd)>,
+    /// Created new (by clone3, or by init's unshare).
+    new: CloneFlags,
+    /// A pid namespace to join: skiff enters it before the clone.
+    pid_join: Option<OwnedFd>,
+    /// A new time namespace: skiff unshares it before the clone.
+    time_new: bool,
+}
+
+impl NsPlan {
+    fn of(bundle: &Bundle) -> Result<NsPlan> {
+        let mut plan = NsPlan {
+            join: Vec::new(),
+            new: CloneFlags::empty(),
+            pid_join: None,
+            time_new: false,
+        };
+        for (typ, flag) in NS_ORDER {
+            let Some(ns) = bundle.namespace(typ) else {
+                continue;
+            };
+            match (ns.path(), typ) {
+                (Some(p), LinuxNamespaceType::Pid) => plan.pid_join = Some(open_ns(p, typ)?),
+                (Some(p), LinuxNamespaceType::Time) => plan.join.push((
+                    CloneFlags::from_bits_retain(CLONE_NEWTIME),
+                    open_ns(p, typ)?,
+                )),
+                (Some(p), _) => plan.join.push((flag, open_ns(p, typ)?)),
+                (None, LinuxNamespaceType::Time) => plan.time_new = true,
+                (None, _) => plan.new |= flag,
+            }
+        }
+        Ok(plan)
+    }
+
+    fn new_userns(&self) -> bool {
+        self.new.contains(CloneFlags::CLONE_NEWUSER)
+    }
+
+    fn in_userns(&self) -> bool {
+        self.new_userns()
+            || self
+                .join
+                .iter()
+                .any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER)
+    }
+
+    /// The flags for clone3 and those init unshares. One clone3 creates
+    /// every new namespace, unless some must be joined first: then the
+    /// child joins them and unshares the rest itself. With the systemd
+    /// driver the scope exists only after the clone, so init makes its
+    /// cgroup namespace once it is in it (rooted there).
+    fn clone_and_unshare(&self, systemd: bool) -> (CloneFlags, CloneFlags) {
+        let (mut clone, mut unshare) = if self.join.is_empty() {
+            (self.new, CloneFlags::empty())
+        } else {
+            (
+                self.new & CloneFlags::CLONE_NEWPID,
+                self.new - CloneFlags::CLONE_NEWPID,
+            )
+        };
+        if systemd && clone.contains(CloneFlags::CLONE_NEWCGROUP) {
+            clone.remove(CloneFlags::CLONE_NEWCGROUP);
+            unshare.insert(CloneFlags::CLONE_NEWCGROUP);
+        }
+        (clone, unshare)
+    }
+
+    /// Enter the pid namespace to join and make the new time namespace, so
+    /// the clone lands in them. Returns skiff's own pid namespace, to go
+    /// back to right after the clone: a thread whose children's pid
+    /// namespace is not its own cannot create threads (EINVAL), which the
+    /// systemd driver's D-Bus connection needs.
+    fn enter_before_clone(&self, spec: &oci_spec::runtime::Spec) -> Result<Option<std::fs::File>> {
+        let mut own_pid_ns = None;
+        if let Some(fd) = &self.pid_join {
+            let own = "/proc/thread-self/ns/pid";
+            own_pid_ns = Some(std::fs::File::open(own).path(own)?);
+            nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
+                .step(|| "linux.namespaces: join pid namespace".into())?;
+        }
+        if self.time_new {
+            nix::sched::unshare(CloneFlags::from_bits_retain(CLONE_NEWTIME))
+                .step(|| "linux.namespaces: new time namespace".into())?;
+            write_time_offsets(spec)?;
+        }
+        Ok(own_pid_ns)
+    }
+}
+
+/// Make the exec fifo in the state dir and open it O_PATH for init.
+fn make_exec_fifo(
     root: &StateRoot,
     id: &str,
-    bundle: &Bundle,
-    opts: &CreateOpts,
-    placement: &Placement,
-    child: &mut Option<Pid>,
-    lock_fd: std::os::fd::RawFd,
-) -> Result<Created> {
-    let spec = &bundle.spec;
-    let linux = spec.linux().as_ref();
+    linux: Option<&Linux>,
+    rootless: bool,
+) -> Result<OwnedFd> {
     let fifo_path = root.dir(id).join(EXEC_FIFO);
     nix::unistd::mkfifo(&fifo_path, nix::sys::stat::Mode::from_bits_truncate(0o600))
         .step(|| format!("mkfifo {}", fifo_path.display()))?;
@@ -164,7 +254,7 @@ fn create_in(
             // caller cannot give the fifo away, so let any uid open it for
             // writing. Only init can reach it: the state dir is private and
             // init reopens it through its O_PATH fd.
-            Err(nix::errno::Errno::EPERM) if opts.rootless => nix::sys::stat::fchmodat(
+            Err(nix::errno::Errno::EPERM) if rootless => nix::sys::stat::fchmodat(
                 None,
                 &fifo_path,
                 nix::sys::stat::Mode::from_bits_truncate(0o622),
@@ -174,90 +264,31 @@ fn create_in(
         }
         .step(|| format!("chown {}", fifo_path.display()))?;
     }
-    let fifo: OwnedFd = std::fs::OpenOptions::new()
+    Ok(std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_PATH)
         .open(&fifo_path)
         .path(&fifo_path)?
-        .into();
-    let console_socket = match &opts.console_socket {
-        Some(p) => Some(tty::connect(p)?),
+        .into())
+}
+
+/// The socket init sends the pty master on, if any.
+fn console_socket(opts: &CreateOpts) -> Result<Option<OwnedFd>> {
+    match &opts.console_socket {
+        Some(p) => Ok(Some(tty::connect(p)?)),
         None => opts
             .console_stream
             .as_ref()
             .map(|fd| fd.try_clone().path("console socket"))
-            .transpose()?,
-    };
-    // Namespaces: joined by path, or new (created by clone3 or unshare).
-    let mut join = Vec::new();
-    let mut new = CloneFlags::empty();
-    let mut pid_join = None;
-    let mut time_new = false;
-    for (typ, flag) in NS_ORDER {
-        let Some(ns) = bundle.namespace(typ) else {
-            continue;
-        };
-        match (ns.path(), typ) {
-            (Some(p), LinuxNamespaceType::Pid) => pid_join = Some(open_ns(p, typ)?),
-            (Some(p), LinuxNamespaceType::Time) => join.push((
-                CloneFlags::from_bits_retain(CLONE_NEWTIME),
-                open_ns(p, typ)?,
-            )),
-            (Some(p), _) => join.push((flag, open_ns(p, typ)?)),
-            (None, LinuxNamespaceType::Time) => time_new = true,
-            (None, _) => new |= flag,
-        }
+            .transpose(),
     }
-    let new_userns = new.contains(CloneFlags::CLONE_NEWUSER);
-    let in_userns = new_userns || join.iter().any(|(f, _)| *f == CloneFlags::CLONE_NEWUSER);
-    // Joining a pid namespace changes where this thread forks children; it
-    // goes back right after the clone, because a thread whose children's pid
-    // namespace is not its own cannot create threads (EINVAL), which the
-    // systemd driver's D-Bus connection needs.
-    let own_pid_ns = match &pid_join {
-        Some(_) => {
-            Some(std::fs::File::open("/proc/thread-self/ns/pid").path("/proc/thread-self/ns/pid")?)
-        }
-        None => None,
-    };
-    if let Some(fd) = &pid_join {
-        nix::sched::setns(fd.as_fd(), CloneFlags::CLONE_NEWPID)
-            .step(|| "linux.namespaces: join pid namespace".into())?;
-    }
-    if time_new {
-        nix::sched::unshare(CloneFlags::from_bits_retain(CLONE_NEWTIME))
-            .step(|| "linux.namespaces: new time namespace".into())?;
-        write_time_offsets(spec)?;
-    }
-    let host_binds = rootfs::host_binds::prepare(spec, &bundle.path, in_userns)?;
-    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
-    let seccomp_listener = crate::security::seccomp::notify::listener_of(seccomp)?
-        .map(|l| crate::security::seccomp::notify::connect(&l))
-        .transpose()?;
-    let (parent_chan, child_chan) = channel::pair()?;
-    // One clone3 creates every new namespace, unless some must be joined
-    // first: then the child joins them and unshares the rest itself.
-    let (clone_flags, unshare) = if join.is_empty() {
-        (new, CloneFlags::empty())
-    } else {
-        (
-            new & CloneFlags::CLONE_NEWPID,
-            new - CloneFlags::CLONE_NEWPID,
-        )
-    };
-    let preserve = opts.preserve_fds + opts.listen_fds;
-    let extra_env = if opts.listen_fds > 0 {
-        vec![
-            format!("LISTEN_FDS={}", opts.listen_fds),
-            "LISTEN_PID=1".to_string(),
-        ]
-    } else {
-        Vec::new()
-    };
-    let resources = linux.and_then(|l| l.resources().as_ref());
-    // Saved before anything outside the state dir exists, and again with
-    // the init's pid: a create killed at any point can be deleted.
-    let mut state = State {
+}
+
+/// The state saved before anything outside the state dir exists (and
+/// again with the init's pid), so a create killed at any point can be
+/// deleted.
+fn initial_state(id: &str, bundle: &Bundle, placement: &Placement) -> State {
+    State {
         id: id.to_string(),
         pid: 0,
         pid_start: 0,
@@ -265,14 +296,112 @@ fn create_in(
         rootfs: bundle.rootfs.clone(),
         created: timefmt::now_rfc3339(),
         owner: String::new(),
-        config: spec.clone(),
+        config: bundle.spec.clone(),
         cgroup: match placement {
             Placement::Fs(c) => Some(c.dir.clone()),
             _ => None,
         },
         systemd: matches!(placement, Placement::Systemd(_)),
         creating: true,
-    };
+    }
+}
+
+/// LISTEN_FDS/LISTEN_PID for socket activation.
+fn listen_env(listen_fds: u32) -> Vec<String> {
+    if listen_fds == 0 {
+        return Vec::new();
+    }
+    vec![
+        format!("LISTEN_FDS={listen_fds}"),
+        "LISTEN_PID=1".to_string(),
+    ]
+}
+
+/// Put init `pid` in its systemd scope (a cgroupfs cgroup it was cloned
+/// into already) and return the container's cgroup.
+fn place_init(
+    placement: &Placement,
+    pid: Pid,
+    resources: Option<&LinuxResources>,
+) -> Result<Option<Cgroup>> {
+    Ok(match placement {
+        Placement::None => None,
+        Placement::Fs(c) => Some(c.clone()),
+        Placement::Systemd(scope) => {
+            let cg = scope.start(pid, resources)?;
+            // What systemd has no property for goes to the files directly.
+            if let Some(r) = resources {
+                cg.set(r)?;
+            }
+            cg.apply_devices(resources)?;
+            Some(cg)
+        }
+    })
+}
+
+/// Drive init from `Go` to `Ready`: run the prestart and createRuntime
+/// hooks when it asks (its namespaces all exist then).
+fn handshake(
+    chan: &channel::Channel,
+    bundle: &Bundle,
+    id: &str,
+    pid: Pid,
+    state: &State,
+) -> Result<()> {
+    let spec = &bundle.spec;
+    // runc has no "creating": its prestart, createRuntime and
+    // createContainer hooks see "created" (runtime-tools checks prestart's).
+    let created = state_json(state, Status::Created);
+    chan.send(&Msg::Go {
+        state: created.clone(),
+        created: created.clone(),
+    })?;
+    loop {
+        match chan.recv()? {
+            Some(Msg::RunHooks) => {
+                attach_host_resources(spec.linux().as_ref(), id, pid)?;
+                let cwd = Some(bundle.path.as_path());
+                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &created, cwd)?;
+                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &created, cwd)?;
+                chan.send(&Msg::HooksDone)?;
+            }
+            Some(Msg::Ready) => return Ok(()),
+            Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
+            Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
+            None => {
+                return Err(Error::Child(
+                    "container init exited before it was ready".into(),
+                ))
+            }
+        }
+    }
+}
+
+/// The steps of `create` once the id is reserved and the cgroup placement
+/// known; `child` is set as soon as init exists, for the caller's cleanup.
+fn create_in(
+    root: &StateRoot,
+    id: &str,
+    bundle: &Bundle,
+    opts: &CreateOpts,
+    placement: &Placement,
+    child: &mut Option<Pid>,
+    lock_fd: std::os::fd::RawFd,
+) -> Result<Created> {
+    let spec = &bundle.spec;
+    let linux = spec.linux().as_ref();
+    let fifo = make_exec_fifo(root, id, linux, opts.rootless)?;
+    let console_socket = console_socket(opts)?;
+    let ns = NsPlan::of(bundle)?;
+    let own_pid_ns = ns.enter_before_clone(spec)?;
+    let host_binds = rootfs::host_binds::prepare(spec, &bundle.path, ns.in_userns())?;
+    let seccomp = linux.and_then(|l| l.seccomp().as_ref());
+    let seccomp_listener = crate::security::seccomp::notify::listener_of(seccomp)?
+        .map(|l| crate::security::seccomp::notify::connect(&l))
+        .transpose()?;
+    let (parent_chan, child_chan) = channel::pair()?;
+    let resources = linux.and_then(|l| l.resources().as_ref());
+    let mut state = initial_state(id, bundle, placement);
     if !matches!(placement, Placement::None) {
         root.save(&state)?;
     }
@@ -280,15 +409,8 @@ fn create_in(
         Placement::Fs(c) => (Some(c), Some(c.create(resources)?)),
         _ => (None, None),
     };
-    let (mut clone_flags, mut unshare) = (clone_flags, unshare);
-    if matches!(placement, Placement::Systemd(_))
-        && clone_flags.contains(CloneFlags::CLONE_NEWCGROUP)
-    {
-        // The scope exists only after the clone: init makes its cgroup
-        // namespace once it is in it, so the namespace is rooted there.
-        clone_flags.remove(CloneFlags::CLONE_NEWCGROUP);
-        unshare.insert(CloneFlags::CLONE_NEWCGROUP);
-    }
+    let (clone_flags, unshare) = ns.clone_and_unshare(matches!(placement, Placement::Systemd(_)));
+    let (new_userns, in_userns) = (ns.new_userns(), ns.in_userns());
     let pid = match clone_into(clone_flags.bits() as u64, fs_cgroup, cgroup_fd.as_ref())? {
         Forked::Child => {
             drop(parent_chan);
@@ -298,13 +420,13 @@ fn create_in(
                 chan: child_chan,
                 fifo,
                 console_socket,
-                join,
+                join: ns.join,
                 unshare,
                 in_userns,
                 no_pivot: opts.no_pivot,
                 keyring: (!opts.no_new_keyring).then(|| id.to_string()),
-                preserve_fds: preserve,
-                extra_env,
+                preserve_fds: opts.preserve_fds + opts.listen_fds,
+                extra_env: listen_env(opts.listen_fds),
                 host_binds,
                 seccomp_listener,
                 stdio: opts.stdio,
@@ -321,7 +443,7 @@ fn create_in(
     state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
     root.save(&state)?;
     drop(child_chan);
-    drop((fifo, console_socket, join, host_binds, seccomp_listener));
+    drop((fifo, console_socket, ns.join, host_binds, seccomp_listener));
     if new_userns {
         let maps = |m: Option<&Vec<LinuxIdMapping>>| m.cloned().unwrap_or_default();
         crate::idmap::write_maps(
@@ -330,50 +452,12 @@ fn create_in(
             &maps(linux.and_then(|l| l.gid_mappings().as_ref())),
         )?;
     }
-    let cgroup = match placement {
-        Placement::None => None,
-        Placement::Fs(c) => Some(c.clone()),
-        Placement::Systemd(scope) => {
-            let cg = scope.start(pid, resources)?;
-            // What systemd has no property for goes to the files directly.
-            if let Some(r) = resources {
-                cg.set(r)?;
-            }
-            cg.apply_devices(resources)?;
-            Some(cg)
-        }
-    };
+    let cgroup = place_init(placement, pid, resources)?;
     if matches!(placement, Placement::Systemd(_)) {
         state.cgroup = cgroup.map(|c| c.dir);
         root.save(&state)?;
     }
-    // runc has no "creating": its prestart, createRuntime and
-    // createContainer hooks see "created" (runtime-tools checks prestart's).
-    let creating = state_json(&state, Status::Created);
-    parent_chan.send(&Msg::Go {
-        state: creating.clone(),
-        created: state_json(&state, Status::Created),
-    })?;
-    loop {
-        match parent_chan.recv()? {
-            Some(Msg::RunHooks) => {
-                // The container's namespaces all exist now.
-                attach_host_resources(linux, id, pid)?;
-                let cwd = Some(bundle.path.as_path());
-                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &creating, cwd)?;
-                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &creating, cwd)?;
-                parent_chan.send(&Msg::HooksDone)?;
-            }
-            Some(Msg::Ready) => break,
-            Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
-            Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
-            None => {
-                return Err(Error::Child(
-                    "container init exited before it was ready".into(),
-                ))
-            }
-        }
-    }
+    handshake(&parent_chan, bundle, id, pid, &state)?;
     state.creating = false;
     root.save(&state)?;
     if let Some(p) = &opts.pid_file {

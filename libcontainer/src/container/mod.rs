@@ -3,6 +3,7 @@
 
 mod create;
 mod exec;
+mod host_check;
 mod run;
 pub mod state;
 

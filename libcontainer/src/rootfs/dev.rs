@@ -9,8 +9,8 @@ use nix::sys::stat::{makedev, mknodat, Mode, SFlag};
 use nix::unistd::{fchownat, Gid, Uid};
 use oci_spec::runtime::{LinuxDevice, LinuxDeviceType};
 
-use super::resolve::{create_file, fd_path, mkdir_all, open_in_root};
 use crate::error::{Error, Result, SysContext};
+use crate::resolve::{create_file, fd_path, mkdir_all, open_in_root};
 use crate::sys;
 
 /// A device node to create in the container.

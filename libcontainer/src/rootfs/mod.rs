@@ -5,7 +5,6 @@
 mod dev;
 mod mount;
 mod paths;
-mod resolve;
 
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
@@ -17,7 +16,6 @@ pub mod host_binds;
 
 pub use dev::open_pty;
 pub use mount::CgroupMode;
-pub use resolve::open_proc;
 
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::sys;
@@ -189,7 +187,7 @@ pub fn prepare(
     let process = spec.process().as_ref();
     // runc creates a missing cwd.
     if let Some(p) = process {
-        resolve::mkdir_all(root.as_fd(), p.cwd())?;
+        crate::resolve::mkdir_all(root.as_fd(), p.cwd())?;
     }
     let console = if wants_terminal(spec) {
         Some(dev::setup_console(root.as_fd(), console_size(spec))?)

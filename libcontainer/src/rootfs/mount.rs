@@ -11,9 +11,9 @@ use std::path::{Path, PathBuf};
 use nix::mount::{mount, MsFlags};
 use oci_spec::runtime::Mount;
 
-use super::resolve::{create_file, fd_path, mkdir_all, open_in_root};
 use crate::config::{MountOptions, Propagation};
 use crate::error::{Error, Result, SysContext};
+use crate::resolve::{create_file, fd_path, mkdir_all, open_in_root};
 use crate::sys;
 
 /// `AT_RECURSIVE` for open_tree and mount_setattr.

@@ -8,8 +8,8 @@ use nix::errno::Errno;
 use nix::mount::{mount, MsFlags};
 use nix::sys::stat::{fstat, major, minor, SFlag};
 
-use super::resolve::{fd_path, open_in_root, open_proc};
 use crate::error::{Error, Result, SysContext};
+use crate::resolve::{fd_path, open_in_root, open_proc};
 use crate::sys;
 
 /// `AT_EMPTY_PATH | AT_RECURSIVE` for open_tree on an fd.

@@ -7,7 +7,7 @@ use std::os::fd::AsFd;
 use nix::errno::Errno;
 
 use crate::error::{Error, Result, SysContext};
-use crate::rootfs::open_proc;
+use crate::resolve::open_proc;
 
 /// Is AppArmor enabled on this host?
 pub fn apparmor_enabled() -> bool {

@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke build-arm64 clean
 
 all: build
 
@@ -125,6 +125,11 @@ bench: build
 runtime-tools: build
 	$(REPORT) lines runtime-tools integration/runtime-tools/run.sh
 
+# Static aarch64 skiff and shim (hack/build-arm64), checked with `file` and
+# run under qemu-aarch64 for the commands that need no arm64 kernel.
+build-arm64: deps
+	$(REPORT) lines arm64 hack/build-arm64
+
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
 	hack/bench/run --smoke
@@ -138,7 +143,7 @@ test:
 	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
 	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
 
-test-stages: lint unit conformance stress bench-smoke runtime-tools vm-test
+test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test
 
 clean:
 	$(CARGO) clean

@@ -19,7 +19,7 @@ set -uo pipefail
 TESTS=(
 	memory memory-oom events-stats pids cpu blkio hugetlb devices
 	freeze exec-cgroup update ps-kill-delete crash-cgroup cgpath-relative cgpath-none
-	podman podman-systemd systemd
+	podman podman-systemd systemd check
 	no-leftovers
 )
 
@@ -495,6 +495,20 @@ test_systemd() {
 	wait_for 10 unit_gone || fail "$unit still there after delete: $(systemctl is-active $unit 2>&1), dir $(test -e "$d" && echo exists || echo gone)"
 	log "ok: $unit gone after delete"
 	if ctr_state $id >/dev/null; then fail "state still there after delete --force"; fi
+}
+
+# 10b. skiff check on a pure cgroup v2 host booted by systemd: the cgroup
+# and systemd items are OK here (on the hybrid development host they warn).
+test_check() {
+	[[ $("$RUNTIME" --version 2>/dev/null) == skiff* ]] || skip "check is skiff's own command"
+	local out rc=0 get
+	out=$(rt check --format json) || rc=$?
+	[[ $rc == 0 ]] || fail "skiff check exited $rc: $out"
+	get() { jq -r --arg n "$1" ".checks[] | select(.name == \$n) | .$2" <<<"$out"; }
+	expect_eq "check: cgroup" "$(get cgroup status)" ok
+	[[ $(get cgroup detail) == "v2, controllers: "*memory* ]] || fail "cgroup detail: $(get cgroup detail)"
+	expect_eq "check: systemd" "$(get systemd status)" ok
+	expect_eq "check: verdict" "$(jq -r .ok <<<"$out")" true
 }
 
 # 11. Nothing left behind by the tests above.

@@ -13,6 +13,7 @@ pub mod error;
 pub mod features;
 pub mod fuzzing;
 pub mod hooks;
+pub mod host_report;
 pub mod idmap;
 mod netdev;
 pub mod procfs;

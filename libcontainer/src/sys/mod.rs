@@ -86,6 +86,15 @@ pub fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> SysResult<Forked> {
     }
 }
 
+/// Does this kernel have clone3(2)? Probed with a null argument of size 0,
+/// which the kernel refuses (EINVAL) before it reads or creates anything.
+pub fn has_clone3() -> bool {
+    // SAFETY: a null pointer with size 0 is rejected by the kernel's size
+    // check; no memory is read and no process is made.
+    let ret = unsafe { libc::syscall(libc::SYS_clone3, std::ptr::null::<u8>(), 0usize) };
+    !(ret == -1 && Errno::last() == Errno::ENOSYS)
+}
+
 #[repr(C)]
 struct OpenHow {
     flags: u64,

@@ -1,5 +1,6 @@
-//! `list`, `ps` and `features`.
+//! `list`, `ps`, `features` and `check`.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Context, Result};
@@ -156,6 +157,43 @@ pub fn runc_state_json(v: &serde_json::Value, pretty: bool) -> String {
     } else {
         format!("{{{}}}", fields.join(","))
     }
+}
+
+/// `skiff check`: the host report as a table or JSON; exit 1 when a
+/// default container cannot run here.
+pub fn check(format: OutFormat) -> Result<u8> {
+    let rootless = !nix::unistd::geteuid().is_root();
+    let checks = libcontainer::host_report::run(rootless);
+    let ok = libcontainer::host_report::can_run(&checks);
+    let mut out = std::io::stdout().lock();
+    match format {
+        OutFormat::Json => {
+            let doc = serde_json::json!({ "ok": ok, "checks": checks });
+            writeln!(out, "{}", serde_json::to_string_pretty(&doc)?)?;
+        }
+        OutFormat::Table => {
+            let w = checks
+                .iter()
+                .map(|c| c.name.len())
+                .max()
+                .unwrap_or(5)
+                .max(5);
+            writeln!(out, "{:w$}  {:8}DETAIL", "CHECK", "STATUS")?;
+            for c in &checks {
+                writeln!(out, "{:w$}  {:8}{}", c.name, c.status.to_string(), c.detail)?;
+                if let Some(fix) = &c.fix {
+                    writeln!(out, "{:w$}  {:8}fix: {fix}", "", "")?;
+                }
+            }
+            let verdict = if ok {
+                "this host can run containers"
+            } else {
+                "this host cannot run a default container: see FAIL above"
+            };
+            writeln!(out, "\n{verdict}")?;
+        }
+    }
+    Ok(if ok { 0 } else { 1 })
 }
 
 #[cfg(test)]

@@ -81,6 +81,12 @@ pub enum Command {
     },
     /// Print the features of this runtime as JSON.
     Features,
+    /// Check whether this host can run containers well, and what would help.
+    Check {
+        /// Output format.
+        #[arg(short, long, value_enum, default_value = "table")]
+        format: OutFormat,
+    },
     /// Freeze every process of a container.
     Pause {
         /// Container id.
@@ -162,6 +168,7 @@ impl Command {
                 | Command::List { .. }
                 | Command::Ps { .. }
                 | Command::Features
+                | Command::Check { .. }
                 | Command::Events { .. }
         )
     }
@@ -197,6 +204,7 @@ pub fn run(cmd: Command, root: &Path, systemd: bool, rootless: bool) -> anyhow::
         Command::Exec(a) => exec::exec(root, &a),
         Command::Spec { bundle, rootless } => spec::spec(&bundle, rootless).map(|_| 0),
         Command::Features => info::features().map(|_| 0),
+        Command::Check { format } => info::check(format),
         Command::Pause { id } => cgroup::pause(root, &id, true).map(|_| 0),
         Command::Resume { id } => cgroup::pause(root, &id, false).map(|_| 0),
         Command::Update(a) => cgroup::update(root, &a).map(|_| 0),

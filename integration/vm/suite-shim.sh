@@ -215,6 +215,21 @@ t_cri_systemd() {
 	timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
 }
 
+# critest's "mount with 'rshared' should support propagation from host to
+# container and vice versa" (issue 12), through CRI: a privileged container
+# with a bidirectional volume from an rshared host directory; a tmpfs
+# mounted below it on either side shows on the other. runc's shim is the
+# reference, in the next test.
+t_cri_rshared() {
+	need_cri_test || return 77
+	timeout 300 "$CRI_TEST" rshared skiff "$IMG" /skiff-it-pods
+}
+
+t_cri_rshared_runc() {
+	need_cri_test || return 77
+	timeout 300 "$CRI_TEST" rshared runc "$IMG" /skiff-it-pods
+}
+
 # 200 pods through CRI one after another (sandbox and a container each,
 # started, stopped and removed), then 20 at once, each on its own shim:
 # afterwards no shim, mount, cgroup or file under /run/containerd is left

@@ -100,10 +100,25 @@ pub async fn start_container(
     name: &str,
     image: &str,
 ) -> Result<String> {
+    start_configured(rt, sandbox, pod, container_config(name, image)).await
+}
+
+/// CreateContainer with `config`, then StartContainer; returns its id.
+pub async fn start_configured(
+    rt: &mut Client,
+    sandbox: &str,
+    pod: &PodSandboxConfig,
+    config: ContainerConfig,
+) -> Result<String> {
+    let name = config
+        .metadata
+        .as_ref()
+        .map(|m| m.name.clone())
+        .unwrap_or_default();
     let id = rt
         .create_container(CreateContainerRequest {
             pod_sandbox_id: sandbox.into(),
-            config: Some(container_config(name, image)),
+            config: Some(config),
             sandbox_config: Some(pod.clone()),
         })
         .await

@@ -13,6 +13,9 @@
 //!     one pod, CONTAINERS containers (PARALLEL at a time) each printing
 //!     64 KiB and exiting at once: every byte must be in every CRI log
 //!     file. Prints one JSON line.
+//! skiff-cri-test rshared HANDLER IMAGE CGROUP_PARENT
+//!     critest's rshared spec: a privileged container's bidirectional
+//!     volume from an rshared host directory propagates mounts both ways
 //! ```
 //! CGROUP_PARENT `x.slice` makes containerd use systemd-style cgroup paths.
 //! Exits 1 on failure.
@@ -22,6 +25,7 @@ mod host;
 mod load;
 mod logs;
 mod pod;
+mod propagation;
 
 use anyhow::{bail, Context, Result};
 
@@ -33,6 +37,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
     };
     match (args[1].as_str(), args.len()) {
         ("pod", 5) => pod::run(&args[2], &args[3], &args[4]).await,
+        ("rshared", 5) => propagation::run(&args[2], &args[3], &args[4]).await,
         (mode @ ("load" | "cycle"), 7) => {
             load::run(load::Opts {
                 handler: args[2].clone(),
@@ -55,7 +60,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
             .await
         }
         _ => bail!(
-            "usage: skiff-cri-test pod|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|rshared|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
         ),
     }
 }
@@ -65,7 +70,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: skiff-cri-test pod|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|rshared|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
         );
         std::process::exit(2);
     }

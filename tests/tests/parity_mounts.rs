@@ -59,8 +59,7 @@ fn read_only_bind_of_dev_works() {
 /// the container's mount namespace (runc's best-effort guard against a
 /// fresh /proc revealing what the masks hide). What can be seen from here:
 /// the container runs with its masks, and the caller's mounts are untouched.
-/// (Whether the kernel then refuses a fresh procfs depends on locked mounts
-/// in a user namespace; not asserted.)
+/// That a fresh procfs is then refused: [`no_pivot_does_not_expose_bare_proc`].
 #[test]
 fn no_pivot_keeps_masks_and_the_callers_mounts() {
     require_root!();
@@ -91,6 +90,49 @@ fn no_pivot_keeps_masks_and_the_callers_mounts() {
         describe(&out)
     );
     assert!(o.contains("CALLER-MOUNTS-INTACT"), "{}", describe(&out));
+}
+
+/// runc's "runc run --no-pivot must not expose bare /proc": in a user and
+/// mount namespace of its own, the container's masked /proc is locked, so
+/// the kernel allows a new procfs only if a full one is visible somewhere
+/// in the namespace, as the host's /proc would be under --no-pivot. skiff
+/// detaches it, so the mount is refused. (Checked by hand: with that step
+/// skipped, the same container prints EXPOSED.)
+#[test]
+fn no_pivot_does_not_expose_bare_proc() {
+    require_root!();
+    let rt = Runtime::new();
+    let mut b = Bundle::sh(
+        "unshare -mrpf sh -c 'mount -t proc none /proc && echo EXPOSED || echo REFUSED'",
+    );
+    for set in ["bounding", "permitted", "effective"] {
+        if let Some(caps) = b.config_mut()["process"]["capabilities"][set].as_array_mut() {
+            caps.push(json!("CAP_SETFCAP"));
+        }
+    }
+    b.save();
+    for no_pivot in [false, true] {
+        let id = unique_id("nopivot-bare");
+        let mut cmd = std::process::Command::new("unshare");
+        cmd.args(["--mount", "--propagation", "private"])
+            .arg(skiff_bin())
+            .arg("--root")
+            .arg(rt.root())
+            .arg("run");
+        if no_pivot {
+            cmd.arg("--no-pivot");
+        }
+        cmd.arg("--bundle").arg(b.path()).arg(&id);
+        rt.track(&id);
+        let out = output_with_timeout(&mut cmd, DEFAULT_TIMEOUT);
+        assert_success(&out, &format!("run (no_pivot {no_pivot})"));
+        let o = stdout(&out);
+        assert!(
+            o.contains("REFUSED") && !o.contains("EXPOSED"),
+            "no_pivot {no_pivot}: a fresh procfs was mounted: {}",
+            describe(&out)
+        );
+    }
 }
 
 #[test]

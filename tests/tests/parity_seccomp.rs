@@ -71,6 +71,53 @@ fn profile_without_close_range_runs_with_and_without_no_new_privs() {
     }
 }
 
+/// A profile older than openat2 and clone3 (all it knows is below 435, as
+/// Docker's before Linux 5.3): the filter goes in during `create`, before
+/// the exec fifo is reopened, so that reopen must be a plain openat (as
+/// runc's open). The OCI validation suite's linux_ns_itype caught it: no
+/// mount namespace, where the fifo is reopened through the host's /proc.
+#[test]
+fn pre_openat2_profile_runs_with_and_without_a_mount_namespace() {
+    require_root!();
+    let names = names_in(0..=434, &[]);
+    for own_mounts in [true, false] {
+        for nnp in [false, true] {
+            let rt = Runtime::new();
+            let mut b = Bundle::sh("echo seccomp-ok");
+            b.config_mut()["linux"]["seccomp"] = allow_list(&names);
+            no_new_privs(&mut b, nnp);
+            if !own_mounts {
+                b.remove_namespace("mount");
+                b.config_mut()["linux"]["maskedPaths"] = json!([]);
+                b.config_mut()["linux"]["readonlyPaths"] = json!([]);
+            }
+            b.save();
+            let id = unique_id("oldprofile");
+            rt.track(&id);
+            // Without a mount namespace skiff only chroots; still, only in
+            // a private mount namespace of the test's own.
+            let out = output_with_timeout(
+                std::process::Command::new("unshare")
+                    .args(["--mount", "--propagation", "private"])
+                    .arg(skiff_bin())
+                    .arg("--root")
+                    .arg(rt.root())
+                    .args(["run", "--bundle"])
+                    .arg(b.path())
+                    .arg(&id),
+                DEFAULT_TIMEOUT,
+            );
+            let what = format!("mount namespace {own_mounts}, noNewPrivileges {nnp}");
+            assert_success(&out, &what);
+            assert!(
+                stdout(&out).contains("seccomp-ok"),
+                "{what}: {}",
+                describe(&out)
+            );
+        }
+    }
+}
+
 #[test]
 fn syscalls_newer_than_the_profile_get_enosys() {
     require_root!();

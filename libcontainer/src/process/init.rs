@@ -240,13 +240,13 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
     // Block until `start` opens the fifo for reading, then tell it we go.
     let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", a.fifo.as_raw_fd()));
+    // The seccomp filter may be in already: plain openat, as runc's open,
+    // which every profile that runs runc allows (older ones lack openat2).
     let opened = match &host_proc {
-        Some(proc) => crate::sys::openat2(
+        Some(proc) => crate::sys::openat(
             proc.as_fd(),
             std::path::Path::new(&format!("self/fd/{}", a.fifo.as_raw_fd())),
             libc::O_WRONLY | libc::O_CLOEXEC,
-            0,
-            0,
         )
         .map(std::fs::File::from)
         .map_err(std::io::Error::from),

@@ -86,6 +86,19 @@ pub fn clone3(flags: u64, cgroup_fd: Option<RawFd>) -> SysResult<Forked> {
     }
 }
 
+/// openat(2) of `path` below `dir`: plain openat, for where a seccomp
+/// filter may already be in that predates openat2.
+pub fn openat(dir: BorrowedFd, path: &Path, flags: i32) -> SysResult<OwnedFd> {
+    let fd = nix::fcntl::openat(
+        Some(dir.as_raw_fd()),
+        path,
+        nix::fcntl::OFlag::from_bits_retain(flags),
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: openat just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Does this kernel have clone3(2)? Probed with a null argument of size 0,
 /// which the kernel refuses (EINVAL) before it reads or creates anything.
 pub fn has_clone3() -> bool {

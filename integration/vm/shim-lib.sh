@@ -70,8 +70,8 @@ cleanup_all() {
 # A busybox image from busybox-static, built with buildah and imported.
 build_image() {
 	local c mnt tar=$IT_TMP/busybox.tar a
-	c=$(buildah from scratch) || return 1
-	mnt=$(buildah mount "$c") || return 1
+	c=$(buildah from scratch) || { echo "build_image: buildah from scratch failed" >&2; return 1; }
+	mnt=$(buildah mount "$c") || { echo "build_image: buildah mount failed" >&2; return 1; }
 	mkdir -p "$mnt/bin" "$mnt/tmp" "$mnt/etc"
 	cp /bin/busybox "$mnt/bin/busybox"
 	for a in $("$mnt/bin/busybox" --list); do
@@ -81,21 +81,26 @@ build_image() {
 	echo 'root:x:0:' >"$mnt/etc/group"
 	buildah umount "$c" >/dev/null
 	buildah config --cmd '["/bin/sh"]' --env PATH=/bin "$c" >/dev/null
-	buildah commit -q "$c" skiff-busybox >/dev/null || return 1
+	buildah commit -q "$c" skiff-busybox >/dev/null || { echo "build_image: buildah commit skiff-busybox failed" >&2; return 1; }
 	# The CRI sandbox ("pause") image: the same, sleeping forever.
 	buildah config --cmd '["/bin/sleep","2147483647"]' "$c" >/dev/null
-	buildah commit -q "$c" skiff-pause >/dev/null || return 1
+	buildah commit -q "$c" skiff-pause >/dev/null || { echo "build_image: buildah commit skiff-pause failed" >&2; return 1; }
 	buildah rm "$c" >/dev/null
 	local ns
 	for ns in "$NS" k8s.io; do
 		rm -f "$tar"
-		buildah push -q skiff-busybox "oci-archive:$tar:$IMG" >/dev/null || return 1
-		ctr -n "$ns" image import "$tar" >/dev/null || return 1
+		buildah push -q skiff-busybox "oci-archive:$tar:$IMG" >/dev/null || { echo "build_image: buildah push $IMG failed" >&2; return 1; }
+		ctr -n "$ns" image import "$tar" >/dev/null || { echo "build_image: ctr -n $ns image import $IMG failed" >&2; return 1; }
 		rm -f "$tar"
-		buildah push -q skiff-pause "oci-archive:$tar:$PAUSE" >/dev/null || return 1
-		ctr -n "$ns" image import "$tar" >/dev/null || return 1
+		buildah push -q skiff-pause "oci-archive:$tar:$PAUSE" >/dev/null || { echo "build_image: buildah push $PAUSE failed" >&2; return 1; }
+		ctr -n "$ns" image import "$tar" >/dev/null || { echo "build_image: ctr -n $ns image import $PAUSE failed" >&2; return 1; }
 	done
-	"${C[@]}" image ls -q | grep -qx "$IMG"
+	local listed
+	listed=$("${C[@]}" image ls -q 2>&1)
+	grep -qx "$IMG" <<<"$listed" || {
+		echo "build_image: $IMG not listed in namespace $NS after the import; ctr image ls -q: $(tr '\n' ' ' <<<"$listed")" >&2
+		return 1
+	}
 }
 
 # containerd's config: the CRI plugin with runtime handlers skiff (cgroupfs)
@@ -138,8 +143,9 @@ shim_setup() {
 		echo "FAIL shim: containerd does not answer"
 		exit 1
 	}
-	# Once more after a failure (seen once in many boots, cause not caught).
-	build_image 2>"$IT_TMP/build-image.err" || build_image 2>>"$IT_TMP/build-image.err" || {
+	# Once more after a failure (seen twice in many boots, cause not caught;
+	# each step now names itself on failure), after a pause.
+	build_image 2>"$IT_TMP/build-image.err" || { sleep 5; build_image 2>>"$IT_TMP/build-image.err"; } || {
 		echo "FAIL shim: cannot build the busybox image: $(tail -n 3 "$IT_TMP/build-image.err" | tr '\n' ' ')"
 		exit 1
 	}

@@ -54,12 +54,26 @@ pub fn serve(flags: &Flags) -> Result<()> {
     let events = Events::start(&ttrpc, flags.namespace.clone()).context("containerd's events")?;
     let svc = Arc::new(Service::new(flags.namespace.clone(), events));
 
-    let reaper = svc.clone();
+    // Exits are applied to the task table on a thread of their own: the
+    // reaper must never wait for the task lock, or a Create holding it
+    // while containerd-shim's mount helper runs (its exit reaches the mount
+    // code only through the reaper's monitor_notify_by_pid) deadlocks with
+    // a container exiting at the same moment.
+    let (exit_tx, exit_rx) = std::sync::mpsc::channel::<(i32, i32)>();
+    let exits = svc.clone();
+    std::thread::Builder::new()
+        .name("exits".into())
+        .stack_size(256 * 1024)
+        .spawn(move || {
+            for (pid, code) in exit_rx {
+                exits.reaped(pid, code);
+            }
+        })?;
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
     std::thread::Builder::new()
         .name("reaper".into())
-        .stack_size(256 * 1024)
-        .spawn(move || reap(&sfd, &reaper))?;
+        .stack_size(128 * 1024)
+        .spawn(move || reap(&sfd, &exit_tx))?;
     // `start` ran this shim in the bundle of the task it was started for.
     let bundle = std::env::current_dir().context("the shim's bundle (cwd)")?;
     let watch = svc.clone();
@@ -103,8 +117,9 @@ fn orphaned(svc: &Service, bundle: &std::path::Path) -> bool {
 }
 
 /// Reap every child on SIGCHLD: tell the shim crate's monitor (its mount
-/// helper waits there) and the service.
-fn reap(sfd: &SignalFd, svc: &Service) {
+/// helper waits there) and queue the exit for the service's exits thread.
+/// Never blocks on the service.
+fn reap(sfd: &SignalFd, exits: &std::sync::mpsc::Sender<(i32, i32)>) {
     loop {
         if sfd.read_signal().is_err() {
             std::thread::sleep(Duration::from_millis(10));
@@ -117,7 +132,7 @@ fn reap(sfd: &SignalFd, svc: &Service) {
                 Ok(_) => continue,
             };
             let _ = containerd_shim::monitor::monitor_notify_by_pid(pid, code);
-            svc.reaped(pid, code);
+            let _ = exits.send((pid, code));
         }
     }
 }

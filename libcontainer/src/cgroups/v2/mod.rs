@@ -43,7 +43,7 @@ pub fn available_controllers() -> Vec<String> {
 }
 
 /// skiff's own cgroup (from /proc/self/cgroup), relative to the mount.
-fn own_cgroup() -> Result<PathBuf> {
+pub(crate) fn own_cgroup() -> Result<PathBuf> {
     let text = fs::read_to_string("/proc/self/cgroup").path("/proc/self/cgroup")?;
     let line = text
         .lines()

@@ -325,11 +325,35 @@ t_shim_killed_mid_create() {
 	rm -rf "$d"
 }
 
+# containerd sends Create right after `start`, and Shutdown right after the
+# last Delete. A shim that gets neither (its containerd restarted in
+# between) must not live forever: with no task for 30 s it exits. A shim
+# with a task stays however long nobody talks to it.
+t_idle_shim_exits() {
+	local d=$IT_TMP/idle id=idle1 spid t0
+	rm -rf "$d"
+	mkdir -p "$d"
+	"${C[@]}" run -d "${RT[@]}" "$IMG" busy1 sleep 600 >/dev/null || return 1
+	(cd "$d" && TTRPC_ADDRESS=/run/containerd/containerd.sock.ttrpc containerd-shim-skiff-v2 \
+		-namespace "$NS" -id "$id" -address /run/containerd/containerd.sock start </dev/null >"$d/start.out") ||
+		{ log "shim start failed: $(cat "$d/start.out")"; return 1; }
+	spid=$(cat "$d/shim.pid") || return 1
+	t0=$SECONDS
+	sleep 20
+	kill -0 "$spid" 2>/dev/null || { log "the shim with no task exited before 20 s"; return 1; }
+	wait_for 30 pid_reaped "$spid" ||
+		{ log "the shim with no task still runs after $((SECONDS - t0)) s"; kill "$spid"; return 1; }
+	log "the shim with no task exited after $((SECONDS - t0)) s"
+	expect "busy1 after $((SECONDS - t0)) s without a call" "$(task_status busy1)" RUNNING || return 1
+	kill_and_rm busy1 || return 1
+	rm -rf "$d"
+}
+
 # containerd restarts while containers run and more are being created:
 # the running ones survive (still RUNNING, exec works), and every container,
 # whatever state the restart left it in, can be stopped and removed.
 t_containerd_restart_under_load() {
-	local i n=5 id
+	local i n=5 id t0=$SECONDS
 	for ((i = 0; i < n; i++)); do
 		"${C[@]}" run -d "${RT[@]}" "$IMG" ld$i sleep 600 >/dev/null || return 1
 	done
@@ -356,12 +380,19 @@ t_containerd_restart_under_load() {
 		fi
 	done
 	# A create cut off by the restart may have started a shim that containerd
-	# then forgot: it must go by itself (its bundle is gone).
+	# then forgot, or holds with no task: it must go by itself (at once if
+	# its bundle is gone, else after 30 s with no task).
 	local pat='containerd-shim-skiff-v2 .*-id ld[0-9]'
-	wait_for 10 bash -c "! pgrep -f '$pat' >/dev/null" || {
+	wait_for 45 bash -c "! pgrep -f '$pat' >/dev/null" || {
 		local p
 		for p in $(pgrep -f "$pat"); do
 			log "shim left: $(tr '\0' ' ' <"/proc/$p/cmdline"), bundle $(readlink "/proc/$p/cwd"): $(ls "/proc/$p/cwd/" 2>&1 | tr '\n' ' ')"
+			id=$(tr '\0' '\n' <"/proc/$p/cmdline" | grep -A1 '^-id$' | tail -n 1)
+			log "  its children: $(pgrep -P "$p" -a | tr '\n' ';') skiff: $(skiff --root "/run/containerd/skiff/$NS" list 2>&1 | grep -w "$id" | tr -s ' ')"
+			journalctl -u containerd --since "-$((SECONDS - t0 + 5))s" --no-pager 2>/dev/null |
+				grep -w -- "$id" | tail -n 12 | sed 's/^/  | /' >&2
+			log "  its threads: $(for th in /proc/$p/task/*; do echo -n "$(cat "$th/comm"):$(cat "$th/wchan") "; done)"
+			log "  its fds: $(ls -l /proc/$p/fd | awk 'NR>1{print $NF}' | tr '\n' ' ')"
 		done
 		log "tasks: $("${C[@]}" task ls -q | tr '\n' ' ')"
 		return 1

@@ -86,6 +86,9 @@ pub fn serve(flags: &Flags) -> Result<()> {
             if orphaned(&watch, &bundle) {
                 log::warn!("no task and no bundle {}: exiting", bundle.display());
                 watch.shutdown.signal();
+            } else if watch.idle_for().is_some_and(|d| d >= IDLE_EXIT) {
+                log::warn!("no task for {}s: exiting", IDLE_EXIT.as_secs());
+                watch.shutdown.signal();
             }
         })?;
 
@@ -107,6 +110,14 @@ pub fn serve(flags: &Flags) -> Result<()> {
     }
     Ok(())
 }
+
+/// A shim that has had no task for this long exits. containerd sends
+/// Create right after `start`, and Shutdown right after the last Delete; a
+/// shim left without either lost its containerd in between (a restart that
+/// cut off a Create): the new containerd may hold it as a task that never
+/// was, and nobody would ever end it. When it exits, containerd cleans up
+/// after it as after any dead shim (`shim delete`, bundle removed).
+const IDLE_EXIT: Duration = Duration::from_secs(30);
 
 /// A shim with no task whose bundle is gone will never be used again: that
 /// happens when containerd restarts between `start` and Create, forgets

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 use containerd_shim::protos::api::*;
 use containerd_shim::protos::events::task::*;
@@ -61,6 +62,9 @@ pub struct Service {
     pub(crate) events: Events,
     /// Signalled when the last task is gone and containerd asks to shut down.
     pub shutdown: Shutdown,
+    /// When the shim last started serving, began or ended a Create, or
+    /// deleted a task.
+    busy_at: Mutex<Instant>,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -102,7 +106,60 @@ impl Service {
             exited: Condvar::new(),
             events,
             shutdown: Shutdown::default(),
+            busy_at: Mutex::new(Instant::now()),
         }
+    }
+
+    fn touch(&self) {
+        *self.busy_at.lock().unwrap_or_else(|p| p.into_inner()) = Instant::now();
+    }
+
+    /// How long the shim has had no task and no Create in progress
+    /// (`None` while it has a task). A Create holds the task lock until it
+    /// has touched the clock, so it never counts as idle.
+    pub fn idle_for(&self) -> Option<Duration> {
+        let g = self.lock();
+        if !g.is_empty() {
+            return None;
+        }
+        let at = *self.busy_at.lock().unwrap_or_else(|p| p.into_inner());
+        Some(at.elapsed())
+    }
+
+    /// Create under the task lock `g`.
+    fn create_locked(
+        &self,
+        g: &mut HashMap<String, Container>,
+        req: CreateTaskRequest,
+        opts: Options,
+    ) -> ttrpc::Result<CreateTaskResponse> {
+        if g.contains_key(&req.id) {
+            return Err(err(
+                Code::ALREADY_EXISTS,
+                format!("container {} already exists", req.id),
+            ));
+        }
+        let c = crate::container::create(&req, &self.namespace, opts).map_err(to_status)?;
+        let pid = c.init.pid as u32;
+        self.events.send(TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: MessageField::some(TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: req.terminal,
+                ..Default::default()
+            }),
+            pid,
+            ..Default::default()
+        });
+        g.insert(req.id.clone(), c);
+        Ok(CreateTaskResponse {
+            pid,
+            ..Default::default()
+        })
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, HashMap<String, Container>> {
@@ -142,35 +199,12 @@ impl Task for Service {
                 "checkpoint/restore is not implemented by skiff",
             ));
         }
+        self.touch();
         let opts = Options::from_any(req.options.as_ref()).map_err(to_status)?;
         let mut g = self.lock();
-        if g.contains_key(&req.id) {
-            return Err(err(
-                Code::ALREADY_EXISTS,
-                format!("container {} already exists", req.id),
-            ));
-        }
-        let c = crate::container::create(&req, &self.namespace, opts).map_err(to_status)?;
-        let pid = c.init.pid as u32;
-        self.events.send(TaskCreate {
-            container_id: req.id.clone(),
-            bundle: req.bundle.clone(),
-            rootfs: req.rootfs.clone(),
-            io: MessageField::some(TaskIO {
-                stdin: req.stdin.clone(),
-                stdout: req.stdout.clone(),
-                stderr: req.stderr.clone(),
-                terminal: req.terminal,
-                ..Default::default()
-            }),
-            pid,
-            ..Default::default()
-        });
-        g.insert(req.id.clone(), c);
-        Ok(CreateTaskResponse {
-            pid,
-            ..Default::default()
-        })
+        let r = self.create_locked(&mut g, req, opts);
+        self.touch();
+        r
     }
 
     fn start(&self, _: &TtrpcContext, req: StartRequest) -> ttrpc::Result<StartResponse> {
@@ -277,6 +311,7 @@ impl Task for Service {
         let (code, at) = c.init.exit_pair();
         let pid = c.init.pid as u32;
         g.remove(&req.id);
+        self.touch();
         self.events.send(TaskDelete {
             container_id: req.id.clone(),
             pid,

@@ -5,10 +5,11 @@
 //! directly (the fifo opened read-write so a restarting containerd never
 //! causes EPIPE, the file, or the logging binary's pipe): no copy in the
 //! shim. The shim keeps its own fd on each output fifo until the process
-//! exits, then waits (bounded) until containerd has read the fifo empty
-//! before the exit is published: the Go shim publishes an exit only after
-//! its output copy, and containerd's reader must have all the output of a
-//! container that printed and exited at once before it handles the exit.
+//! exits, then waits (bounded) until containerd has read the fifo empty,
+//! lets go of it, and waits until containerd's reader has seen EOF and
+//! closed, before the exit is published: containerd closes the fifos when
+//! it handles the exit, so its reader must have all the output of a
+//! container that printed and exited at once by then.
 //! stdin goes through a pipe fed by a small thread, so that the
 //! process sees EOF only when containerd closes stdin (or calls CloseIO).
 //! With a terminal, the pty master comes back over a socketpair and two
@@ -19,6 +20,7 @@ use std::io::{Read, Write};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
 use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -69,7 +71,14 @@ pub struct Stdio {
     /// The shim's own fd on the stdout and stderr fifos (no terminal):
     /// keeps what the process wrote there until containerd reads it, and
     /// tells (FIONREAD) when it has.
-    fifos: [Option<File>; 2],
+    fifos: [Option<OutFifo>; 2],
+}
+
+/// An output fifo the shim holds (read-write) while the process lives.
+#[derive(Debug)]
+struct OutFifo {
+    file: File,
+    path: PathBuf,
 }
 
 impl Stdio {
@@ -92,11 +101,46 @@ impl Stdio {
         if let Some(rx) = self.output_done.take() {
             let _ = rx.recv_timeout(limit);
         }
-        for f in self.fifos.iter_mut() {
-            if let Some(f) = f.take() {
-                wait_drained(&f, deadline);
-            }
+        let kept: Vec<OutFifo> = self.fifos.iter_mut().filter_map(Option::take).collect();
+        for f in &kept {
+            wait_drained(&f.file, deadline);
         }
+        // Our fds go: with no writer left, containerd's reader reads EOF.
+        let paths: Vec<PathBuf> = kept.into_iter().map(|f| f.path).collect();
+        for p in &paths {
+            wait_reader_gone(p, deadline);
+        }
+    }
+}
+
+/// Poll until the fifo at `path` has no reader or `deadline`. containerd
+/// closes the fifos when it handles the exit: its reader must have read
+/// EOF (and closed) by then, or it logs "file already closed" and may
+/// lose a last chunk it had not yet read. Opening for writing without
+/// blocking fails with ENXIO exactly when no reader is left; the probe is
+/// closed at once, so a reader waiting for EOF is woken, not held up.
+fn wait_reader_gone(path: &Path, deadline: Instant) {
+    let mut pause = Duration::from_millis(1);
+    loop {
+        match OpenOptions::new()
+            .write(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+        {
+            Ok(probe) => drop(probe),
+            // ENXIO: no reader; anything else: the fifo is gone.
+            Err(_) => return,
+        }
+        let now = Instant::now();
+        if now >= deadline {
+            log::warn!(
+                "{}: containerd still reads it: publishing the exit anyway",
+                path.display()
+            );
+            return;
+        }
+        std::thread::sleep(pause.min(deadline - now));
+        pause = (pause * 2).min(Duration::from_millis(20));
     }
 }
 
@@ -146,7 +190,7 @@ pub struct Prepared {
     stdin_path: String,
     stdout_path: String,
     stdin_writer: Option<Writer>,
-    fifos: [Option<File>; 2],
+    fifos: [Option<OutFifo>; 2],
 }
 
 impl Prepared {
@@ -225,13 +269,17 @@ pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Pr
         (o, e)
     } else {
         let (o, e) = (output(&paths.stdout)?, output(&paths.stderr)?);
-        for (keep, (fd, fifo)) in p.fifos.iter_mut().zip([&o, &e]) {
-            if *fifo {
-                let f = File::from(fd.try_clone().context("dup an output fifo")?);
+        for (i, (out, uri)) in [(&o, &paths.stdout), (&e, &paths.stderr)]
+            .into_iter()
+            .enumerate()
+        {
+            if out.1 {
+                let f = File::from(out.0.try_clone().context("dup an output fifo")?);
                 // FIONREAD on a regular file would count what follows
                 // the offset: only a real fifo is waited for.
                 if f.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
-                    *keep = Some(f);
+                    let path = PathBuf::from(uri.strip_prefix("fifo://").unwrap_or(uri));
+                    p.fifos[i] = Some(OutFifo { file: f, path });
                 }
             }
         }

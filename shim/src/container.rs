@@ -32,8 +32,6 @@ pub struct Container {
     pub execs: HashMap<String, Process>,
     /// Its cgroup (for stats, OOM).
     pub cgroup: Option<Cgroup>,
-    /// oom_kill count already reported.
-    pub oom_kills: u64,
     /// Did the shim mount `<bundle>/rootfs`?
     pub mounted_rootfs: bool,
     /// The options it was created with.
@@ -163,7 +161,6 @@ fn create_mounted(
     init.pid = state.pid;
     init.stdio = Some(stdio);
     let cgroup = state.cgroup();
-    let oom_kills = cgroup.as_ref().map_or(0, Cgroup::oom_kills);
     Ok(Container {
         id: req.id.clone(),
         bundle: bundle.to_path_buf(),
@@ -171,7 +168,6 @@ fn create_mounted(
         init,
         execs: HashMap::new(),
         cgroup,
-        oom_kills,
         mounted_rootfs: mounted,
         opts,
     })
@@ -211,17 +207,6 @@ impl Container {
         })?;
         drop(opts);
         Ok((pid, prepared.finish()?))
-    }
-
-    /// OOM kills since the last call (from memory.events).
-    pub fn new_oom_kills(&mut self) -> u64 {
-        let Some(cg) = &self.cgroup else {
-            return 0;
-        };
-        let now = cg.oom_kills();
-        let new = now.saturating_sub(self.oom_kills);
-        self.oom_kills = self.oom_kills.max(now);
-        new
     }
 
     /// Delete the libcontainer state (killing what is left), then unmount.

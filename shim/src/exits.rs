@@ -15,9 +15,9 @@ impl Service {
     /// (an OOM kill first, then the exit).
     pub fn reaped(&self, pid: i32, code: i32) {
         // First wait, without the lock, for its output to be taken: a
-        // terminal's copied out, the output fifos read empty by containerd
-        // (at most 2 s, as the Go shim waits for its copy). Only then do
-        // Wait and State see the exit and TaskExit go out, so containerd
+        // terminal's copied out, the output fifos read empty and to EOF by
+        // containerd (at most 2 s, as the Go shim waits for its copy). Only
+        // then do Wait and State see the exit and TaskExit go out, so containerd
         // has the whole output of a process that printed and exited at once.
         let waiter = {
             let mut g = self.lock();
@@ -33,7 +33,7 @@ impl Service {
         let mut g = self.lock();
         let at = now();
         for c in g.values_mut() {
-            let oom = c.init.pid == pid && c.new_oom_kills() > 0;
+            let oom = c.init.pid == pid && self.oom.take_new(&c.id) > 0;
             let cid = c.id.clone();
             let (exec_id, p) = if c.init.pid == pid && live(&c.init) {
                 (cid.clone(), &mut c.init)
@@ -66,11 +66,12 @@ impl Service {
         self.exited.notify_all();
     }
 
-    /// Publish OOM kills that did not end the init (called periodically).
+    /// Publish new OOM kills of live containers (on a memory.events change,
+    /// and every second as a fallback).
     pub fn poll_oom(&self) {
         let mut g = self.lock();
         for c in g.values_mut() {
-            if live(&c.init) && c.new_oom_kills() > 0 {
+            if live(&c.init) && self.oom.take_new(&c.id) > 0 {
                 self.events.send(TaskOOM {
                     container_id: c.id.clone(),
                     ..Default::default()

@@ -10,6 +10,7 @@ mod exits;
 mod helper;
 mod io;
 mod logbin;
+mod oom;
 mod options;
 mod process;
 mod serve;

@@ -69,11 +69,21 @@ pub fn serve(flags: &Flags) -> Result<()> {
                 exits.reaped(pid, code);
             }
         })?;
+    let reaper = svc.clone();
     let sfd = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC).context("signalfd")?;
     std::thread::Builder::new()
         .name("reaper".into())
         .stack_size(128 * 1024)
-        .spawn(move || reap(&sfd, &exit_tx))?;
+        .spawn(move || reap(&sfd, &reaper, &exit_tx))?;
+    let oom = svc.clone();
+    std::thread::Builder::new()
+        .name("oom".into())
+        .stack_size(128 * 1024)
+        .spawn(move || {
+            while oom.oom.wait_change() {
+                oom.poll_oom();
+            }
+        })?;
     // `start` ran this shim in the bundle of the task it was started for.
     let bundle = std::env::current_dir().context("the shim's bundle (cwd)")?;
     let watch = svc.clone();
@@ -128,9 +138,9 @@ fn orphaned(svc: &Service, bundle: &std::path::Path) -> bool {
 }
 
 /// Reap every child on SIGCHLD: tell the shim crate's monitor (its mount
-/// helper waits there) and queue the exit for the service's exits thread.
-/// Never blocks on the service.
-fn reap(sfd: &SignalFd, exits: &std::sync::mpsc::Sender<(i32, i32)>) {
+/// helper waits there), read an init's OOM count, and queue the exit for
+/// the service's exits thread. Never waits for the task lock.
+fn reap(sfd: &SignalFd, svc: &Service, exits: &std::sync::mpsc::Sender<(i32, i32)>) {
     loop {
         if sfd.read_signal().is_err() {
             std::thread::sleep(Duration::from_millis(10));
@@ -142,6 +152,9 @@ fn reap(sfd: &SignalFd, exits: &std::sync::mpsc::Sender<(i32, i32)>) {
                 Ok(WaitStatus::StillAlive) | Err(_) => break,
                 Ok(_) => continue,
             };
+            // An OOM kill is counted before the victim exits; read it
+            // before systemd can remove the cgroup (see oom.rs).
+            svc.oom.reaped(pid);
             let _ = containerd_shim::monitor::monitor_notify_by_pid(pid, code);
             let _ = exits.send((pid, code));
         }

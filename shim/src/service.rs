@@ -21,6 +21,7 @@ use crate::container::Container;
 use crate::events::Events;
 use crate::exits::live;
 use crate::helper;
+use crate::oom::OomWatch;
 use crate::options::Options;
 use crate::process::{err, IoPaths, Process, Status};
 use crate::stats;
@@ -65,6 +66,8 @@ pub struct Service {
     /// When the shim last started serving, began or ended a Create, or
     /// deleted a task.
     busy_at: Mutex<Instant>,
+    /// Each container's OOM kill count.
+    pub(crate) oom: OomWatch,
 }
 
 pub(crate) fn now() -> Timestamp {
@@ -107,6 +110,7 @@ impl Service {
             events,
             shutdown: Shutdown::default(),
             busy_at: Mutex::new(Instant::now()),
+            oom: OomWatch::new(),
         }
     }
 
@@ -140,6 +144,9 @@ impl Service {
             ));
         }
         let c = crate::container::create(&req, &self.namespace, opts).map_err(to_status)?;
+        if let Some(cg) = &c.cgroup {
+            self.oom.add(&c.id, c.init.pid, cg);
+        }
         let pid = c.init.pid as u32;
         self.events.send(TaskCreate {
             container_id: req.id.clone(),
@@ -311,6 +318,7 @@ impl Task for Service {
         let (code, at) = c.init.exit_pair();
         let pid = c.init.pid as u32;
         g.remove(&req.id);
+        self.oom.remove(&req.id);
         self.touch();
         self.events.send(TaskDelete {
             container_id: req.id.clone(),

@@ -1,0 +1,49 @@
+# shellcheck shell=bash
+# Shared by the hack/thirdparty build scripts: find a Go toolchain, fetch a
+# module from the Go module proxy, and keep one finished build per key in
+# the cache ($SKIFF_THIRDPARTY_CACHE, default /var/cache/skiff-thirdparty).
+
+CACHE=${SKIFF_THIRDPARTY_CACHE:-/var/cache/skiff-thirdparty}
+
+# tp_find_go MINOR: print a Go toolchain of at least 1.MINOR ($GO, else
+# /usr/local/go/bin/go, else `go` in PATH); fail if there is none.
+tp_find_go() {
+	local want=$1 g v
+	for g in ${GO:-} /usr/local/go/bin/go "$(command -v go 2>/dev/null || true)"; do
+		[[ -n $g && -x $g ]] || continue
+		v=$("$g" env GOVERSION 2>/dev/null) || continue # go1.26.8
+		v=${v#go}
+		local major=${v%%.*} rest=${v#*.}
+		local minor=${rest%%[!0-9]*}
+		if ((major > 1 || (major == 1 && minor >= want))); then
+			echo "$g"
+			return 0
+		fi
+	done
+	return 1
+}
+
+# tp_fetch GO MODULE VERSION: download the module, print its directory in
+# the module cache (read-only).
+tp_fetch() {
+	local go=$1 module=$2 version=$3 modjson moddir
+	modjson=$(cd / && "$go" mod download -json "$module@$version")
+	moddir=$(sed -n 's/^\t"Dir": "\(.*\)",\{0,1\}$/\1/p' <<<"$modjson")
+	[[ -d $moddir ]] || {
+		echo "go mod download gave no directory: $modjson" >&2
+		return 1
+	}
+	echo "$moddir"
+}
+
+# tp_publish TMP DIR PREFIX: mark the build in TMP complete, move it to DIR,
+# and delete the other PREFIX-* builds in the cache.
+tp_publish() {
+	local tmp=$1 dir=$2 prefix=$3 old
+	touch "$tmp/.complete"
+	rm -rf "$dir"
+	mv "$tmp" "$dir"
+	for old in "$CACHE/$prefix"-*; do
+		[[ $old == "$dir" || ! -d $old ]] || rm -rf "$old"
+	done
+}

@@ -1,0 +1,112 @@
+#!/bin/bash
+# critest, cri-tools' CRI validation suite (INSIDE the test VM, as root):
+# containerd 1.6's CRI runs every spec with the runtime handler `skiff`
+# (containerd-shim-skiff-v2) and then `runc` (containerd-shim-runc-v2) as
+# the reference, in the same boot. Images come from a local registry
+# (Debian's docker-registry) filled with stand-ins (integration/critest/
+# images.sh) and reached through a `_default` mirror; pods get a CNI bridge.
+# Prints a table of every spec (runc, skiff), PASS/FAIL/SKIP lines, and exits
+# 1 if skiff fails a spec that runc passes. The VM has no Go: the host stages
+# critest into integration/critest/.bin (integration/critest/stage.sh, done
+# by `make vm-test`). Alone:
+#   hack/vm/run --timeout 3000 integration/vm/suite-critest.sh [GINKGO_FOCUS]
+set -uo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+source "$here/shim-lib.sh"
+
+CT=$repo/integration/critest
+BIN=$CT/.bin
+REG=127.0.0.1:5000
+OUT=${IT_LOG_DIR:+$IT_LOG_DIR/critest}
+OUT=${OUT:-/var/tmp/skiff-critest}
+FOCUS=${1:-}
+
+[[ -x $BIN/critest && -x $BIN/nnp ]] ||
+	{ echo "SKIP critest: not staged (on the host: integration/critest/stage.sh)"; exit 0; }
+command -v docker-registry >/dev/null ||
+	{ echo "SKIP critest: the VM image has no docker-registry (rebuild it: hack/vm/build)"; exit 0; }
+shim_setup || exit 0
+mkdir -p "$OUT"
+
+# The registry, the mirror for every registry host, and a CNI bridge.
+mkdir -p /var/lib/skiff-registry /etc/containerd/certs.d/_default /etc/cni/net.d
+cat >/etc/containerd/skiff-registry.yml <<-EOT
+	version: 0.1
+	storage:
+	  filesystem:
+	    rootdirectory: /var/lib/skiff-registry
+	http:
+	  addr: $REG
+EOT
+systemd-run --unit skiff-registry --collect docker-registry serve /etc/containerd/skiff-registry.yml >/dev/null ||
+	{ echo "FAIL critest: cannot start the registry"; exit 1; }
+wait_for 30 bash -c "exec 3<>/dev/tcp/${REG%:*}/${REG#*:}" 2>/dev/null ||
+	{ echo "FAIL critest: the registry does not listen on $REG"; exit 1; }
+cat >/etc/containerd/certs.d/_default/hosts.toml <<-EOT
+	[host."http://$REG"]
+	  capabilities = ["pull", "resolve"]
+	  skip_verify = true
+EOT
+cat >/etc/cni/net.d/10-skiff-critest.conflist <<-EOT
+	{"cniVersion": "0.4.0", "name": "skiff-critest", "plugins": [
+	  {"type": "bridge", "bridge": "cni-critest", "isGateway": true, "ipMasq": true,
+	   "ipam": {"type": "host-local", "ranges": [[{"subnet": "10.88.77.0/24"}]],
+	            "routes": [{"dst": "0.0.0.0/0"}]}},
+	  {"type": "portmap", "capabilities": {"portMappings": true}},
+	  {"type": "loopback"}]}
+EOT
+cat >>/etc/containerd/config.toml <<-EOT
+	[plugins."io.containerd.grpc.v1.cri".cni]
+	  bin_dir = "/usr/lib/cni"
+	  conf_dir = "/etc/cni/net.d"
+	[plugins."io.containerd.grpc.v1.cri".registry]
+	  config_path = "/etc/containerd/certs.d"
+EOT
+systemctl restart containerd
+wait_for 30 ctr version >/dev/null 2>&1 || { echo "FAIL critest: containerd does not answer"; exit 1; }
+t0=$SECONDS
+"$CT/images.sh" "$REG" "$BIN/nnp" >"$OUT/images.log" 2>&1 ||
+	{ echo "FAIL critest: stand-in images: $(tail -n 3 "$OUT/images.log" | tr '\n' ' ')"; exit 1; }
+log "stand-in images built and pushed in $((SECONDS - t0))s"
+
+# run HANDLER: critest with that runtime handler; a JSON report per handler.
+run() {
+	local h=$1 t0=$SECONDS rc=0
+	(cd "$OUT" && timeout 2400 "$BIN/critest" --runtime-endpoint unix:///run/containerd/containerd.sock \
+		--runtime-handler "$h" --ginkgo.json-report "$OUT/$h.json" --ginkgo.no-color \
+		${FOCUS:+--ginkgo.focus "$FOCUS"} >"$OUT/$h.log" 2>&1) || rc=$?
+	log "critest with $h: exit $rc in $((SECONDS - t0))s"
+	[[ -s $OUT/$h.json ]] || { echo "FAIL critest/$h: no report (exit $rc): $(tail -n 5 "$OUT/$h.log" | tr '\n' ' ')"; return 1; }
+}
+run skiff || exit 1
+run runc || exit 1
+
+# One line per spec: state<TAB>name (name = container texts + leaf text).
+specs() {
+	jq -r '.[].SpecReports[] | select(.LeafNodeType == "It")
+		| [.State, ((.ContainerHierarchyTexts + [.LeafNodeText]) | join(" "))] | @tsv' "$OUT/$1.json" | sort -t$'\t' -k2
+}
+specs skiff >"$OUT/skiff.tsv"
+specs runc >"$OUT/runc.tsv"
+join -t$'\t' -1 2 -2 2 -a1 -a2 -e missing -o 0,1.1,2.1 "$OUT/runc.tsv" "$OUT/skiff.tsv" >"$OUT/table.tsv"
+printf '%-8s %-8s %s\n' runc skiff spec
+awk -F'\t' '{printf "%-8s %-8s %s\n", $2, $3, $1}' "$OUT/table.tsv"
+fails=0
+while IFS=$'\t' read -r name r s; do
+	if [[ $s == passed ]]; then
+		echo "PASS critest/$name"
+	elif [[ $name == *"public image with digest should be pulled"* && $r != passed ]]; then
+		echo "SKIP critest/$name: a stand-in image cannot have the upstream digest it pins (runc: $r; skiff: $s)"
+	elif [[ $r == passed ]]; then
+		echo "FAIL critest/$name (runc passes it)"
+		((fails++))
+	elif [[ $s == skipped || $s == pending ]]; then
+		echo "SKIP critest/$name: critest skipped it"
+	else
+		echo "SKIP critest/$name: runc fails it too (runc: $r; skiff: $s)"
+	fi
+done <"$OUT/table.tsv"
+echo "critest: $(grep -c $'\tpassed$' "$OUT/table.tsv") passed with skiff, $(awk -F'\t' '$2=="passed"' "$OUT/table.tsv" | wc -l) with runc, $fails failed only with skiff"
+((fails == 0))

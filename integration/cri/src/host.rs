@@ -88,6 +88,17 @@ fn is_mountpoint(p: &Path) -> bool {
     }
 }
 
+/// The cgroup directories whose name holds `id`, relative to
+/// /sys/fs/cgroup.
+pub fn cgroups_of(id: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    dirs_with(Path::new("/sys/fs/cgroup"), id, &mut found);
+    found
+        .into_iter()
+        .map(|d| d.trim_start_matches("/sys/fs/cgroup").to_string())
+        .collect()
+}
+
 /// Everything left of the pods and containers in `ids`: mounts, cgroups and
 /// files or fifos under /run/containerd (bundles, io fifos, shim sockets,
 /// skiff's state dirs).

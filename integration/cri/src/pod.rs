@@ -41,6 +41,20 @@ pub async fn run(handler: &str, image: &str, parent: &str) -> Result<()> {
         out.exit_code
     );
     println!("PASS cri/{handler}/exec-sync");
+    // The driver in use: a `.slice` parent gives containerd's systemd-style
+    // path, which must land in a scope under that slice; else a directory
+    // <parent>/<id>.
+    let want = if parent.ends_with(".slice") {
+        format!("/{parent}/cri-containerd-{}.scope", ids[0])
+    } else {
+        format!("{parent}/{}", ids[0])
+    };
+    let cgroups = host::cgroups_of(&ids[0]);
+    ensure!(
+        cgroups == [want.clone()],
+        "container cgroup: {cgroups:?} (want {want})"
+    );
+    println!("PASS cri/{handler}/cgroup {want}");
     let stats = rt
         .container_stats(ContainerStatsRequest {
             container_id: ids[0].clone(),

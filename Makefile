@@ -106,12 +106,14 @@ fuzz: deps
 
 # cgroup v2, systemd, podman and containerd (shim: ctr and CRI) tests inside the test VM (hack/vm): prints
 # SKIP when the VM image cannot be built, fails when a test fails.
-# The runtime-tools cgroup files and critest run there too: their static
-# binaries are staged into integration/runtime-tools/.suite and
-# integration/critest/.bin first (the VM has no Go).
+# The runtime-tools cgroup files, critest and the shim tests under
+# containerd 2.x run there too: their static binaries are staged into
+# integration/runtime-tools/.suite, integration/critest/.bin and
+# integration/containerd2/.bin first (the VM has no Go).
 vm-test: build
 	integration/runtime-tools/run.sh --stage-vm
 	integration/critest/stage.sh
+	integration/containerd2/stage.sh
 	$(REPORT) lines vm integration/vm/stage.sh
 
 # Benchmarks against runc and crun (hack/bench): host and test VM; updates

@@ -1,0 +1,51 @@
+#!/bin/bash
+# The shim under containerd 2.x (INSIDE the test VM, as root): the
+# containerd and ctr that hack/thirdparty/containerd builds (staged by the
+# host into integration/containerd2/.bin: the VM has no Go) are bind-mounted
+# over Debian's 1.6 binaries, on an empty /var/lib/containerd and
+# /run/containerd, and a chosen set of suite-shim.sh's tests runs against
+# them: task API v3, containerd 2.x's shim start protocol, ctr and CRI.
+# Afterwards containerd 1.6 runs again on its own state. Alone:
+#   hack/vm/run --timeout 1200 integration/vm/suite-containerd2.sh [TEST...]
+set -uo pipefail
+export LC_ALL=C
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+BIN=$repo/integration/containerd2/.bin
+# One of each kind: ctr lifecycle, io, exec, signals, pause, stats, OOM,
+# shim crash and containerd restart, CRI (cgroupfs and systemd), and
+# nothing left behind.
+TESTS=(exit_code terminal exec exec_error log_file log_binary kill pause_resume
+	metrics oom shim_crash containerd_restart cri cri_systemd
+	cri_short_lived_logs nothing_left)
+(($#)) && TESTS=("$@")
+
+[[ -x $BIN/containerd && -x $BIN/ctr ]] ||
+	{ echo "SKIP containerd2: not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
+
+restore() {
+	systemctl stop containerd
+	umount /usr/bin/containerd /usr/bin/ctr /var/lib/containerd /run/containerd 2>/dev/null
+	systemctl start containerd
+	echo "# containerd restored: $(containerd --version)"
+}
+systemctl stop containerd
+mkdir -p /var/lib/containerd /run/containerd /var/lib/containerd2 /run/containerd2
+trap restore EXIT
+mount --bind /var/lib/containerd2 /var/lib/containerd &&
+	mount --bind /run/containerd2 /run/containerd &&
+	mount --bind "$BIN/containerd" /usr/bin/containerd &&
+	mount --bind "$BIN/ctr" /usr/bin/ctr ||
+	{ echo "FAIL containerd2: cannot bind containerd 2.x and its state over 1.6's"; exit 1; }
+version=$(containerd --version)
+echo "# containerd under test: $version"
+[[ $version == *" v2."* ]] || { echo "FAIL containerd2: $BIN/containerd is not 2.x: $version"; exit 1; }
+
+# suite-shim.sh's setup (config version 2, which 2.x migrates) and tests;
+# their PASS/FAIL lines are renamed shim2/.
+rc=0
+"$here/suite-shim.sh" "${TESTS[@]}" > >(sed -u 's#^\(PASS\|FAIL\|SKIP\) shim/#\1 shim2/#') 2>&1 || rc=$?
+wait
+server=$(ctr version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')
+echo "# containerd server version during the tests: ${server:-unknown}"
+exit "$rc"

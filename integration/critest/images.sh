@@ -2,7 +2,7 @@
 # Build the stand-ins for the images critest pulls and push them to the
 # local registry ADDR (INSIDE the test VM, as root; buildah):
 #
-#   integration/critest/images.sh 127.0.0.1:5000 NNP_BINARY
+#   integration/critest/images.sh 127.0.0.1:5000 NNP_BINARY PAUSE_BINARY
 #
 # Images cannot be pulled here. Each stand-in is a busybox (Debian's
 # busybox-static) image doing what critest expects of the upstream image:
@@ -13,6 +13,7 @@
 set -euo pipefail
 reg=${1:?registry address}
 nnp=${2:?the nonewprivs stand-in binary}
+pause=${3:?the pause stand-in binary}
 e2e=e2e-test-images
 cri=k8s-staging-cri-tools
 
@@ -158,4 +159,15 @@ buildah umount "$c2" >/dev/null
 commit "$c2" critest-nonewprivs --cmd '["/usr/local/bin/nnp"]'
 buildah rm "$c2" >/dev/null
 push critest-nonewprivs "$e2e/nonewprivs:1.3"
+
+# The pod sandbox image (containerd's sandbox_image in the suite): only
+# the pause binary, so no process of the pod's shared pid namespace is
+# named like the busybox applets critest looks for.
+c2=$(buildah from scratch)
+m2=$(buildah mount "$c2")
+install -m 755 "$pause" "$m2/pause"
+buildah umount "$c2" >/dev/null
+commit "$c2" critest-sandbox --cmd '["/pause"]'
+buildah rm "$c2" >/dev/null
+push critest-sandbox library/skiff-critest-sandbox:latest
 buildah rm "$c" >/dev/null

@@ -1,8 +1,9 @@
 #!/bin/bash
 # Stage critest for the test VM (on the host): build it from the Go module
 # proxy (hack/thirdparty/critest, cached outside the checkout) and the
-# nonewprivs stand-in (nnp.c, static), and copy both into .bin beside this
-# script (git-ignored), where integration/vm/suite-critest.sh finds them.
+# nonewprivs and pause stand-ins (nnp.c, pause.c, static), and copy them
+# into .bin beside this script (git-ignored), where
+# integration/vm/suite-critest.sh finds them.
 # Without Go >= 1.26 prints a SKIP line and stages nothing (the suite then
 # skips too).
 set -euo pipefail
@@ -18,3 +19,4 @@ fi
 mkdir -p "$here/.bin"
 install -m 755 "$dir/bin/critest" "$here/.bin/critest"
 cc -static -Os -o "$here/.bin/nnp" "$here/nnp.c"
+cc -static -Os -o "$here/.bin/pause" "$here/pause.c"

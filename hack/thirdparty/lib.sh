@@ -47,3 +47,22 @@ tp_publish() {
 		[[ $old == "$dir" || ! -d $old ]] || rm -rf "$old"
 	done
 }
+
+# tp_stage NAME BUILD DEST FILE...: run the build script BUILD and install
+# the FILEs (paths in the directory it prints) into DEST; print
+# `SKIP NAME: ...` and return 0 without staging when BUILD finds no Go
+# (exit 3); fail when the build fails.
+tp_stage() {
+	local name=$1 build=$2 dest=$3 dir rc=0 f
+	shift 3
+	dir=$("$build") || rc=$?
+	if ((rc == 3)); then
+		echo "SKIP $name: no Go that can build it"
+		return 0
+	fi
+	((rc == 0)) || { echo "$name: the build failed (exit $rc)" >&2; return 1; }
+	mkdir -p "$dest"
+	for f in "$@"; do
+		install -m 755 "$dir/$f" "$dest/"
+	done
+}

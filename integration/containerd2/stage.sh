@@ -8,12 +8,6 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
-rc=0
-dir=$("$repo/hack/thirdparty/containerd") || rc=$?
-if ((rc == 3)); then
-	echo "SKIP containerd2: no Go that can build containerd 2.x"
-	exit 0
-fi
-((rc == 0)) || { echo "containerd2: the build failed (exit $rc)" >&2; exit 1; }
-mkdir -p "$here/.bin"
-install -m 755 "$dir/bin/containerd" "$dir/bin/ctr" "$here/.bin/"
+# shellcheck source=../../hack/thirdparty/lib.sh
+. "$repo/hack/thirdparty/lib.sh"
+tp_stage containerd2 "$repo/hack/thirdparty/containerd" "$here/.bin" bin/containerd bin/ctr

@@ -9,14 +9,9 @@
 set -euo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
-rc=0
-dir=$("$repo/hack/thirdparty/critest") || rc=$?
-if ((rc == 3)); then
-	echo "SKIP critest: no Go >= 1.26 to build it"
-	exit 0
-fi
-((rc == 0)) || { echo "critest: the build failed (exit $rc)" >&2; exit 1; }
-mkdir -p "$here/.bin"
-install -m 755 "$dir/bin/critest" "$here/.bin/critest"
+# shellcheck source=../../hack/thirdparty/lib.sh
+. "$repo/hack/thirdparty/lib.sh"
+tp_stage critest "$repo/hack/thirdparty/critest" "$here/.bin" bin/critest
+[[ -x $here/.bin/critest ]] || exit 0
 cc -static -Os -o "$here/.bin/nnp" "$here/nnp.c"
 cc -static -Os -o "$here/.bin/pause" "$here/pause.c"

@@ -77,7 +77,7 @@ c=$(buildah from scratch)
 mnt=$(new_rootfs "$c")
 buildah umount "$c" >/dev/null
 commit "$c" critest-busybox --cmd '["/bin/sh"]' --env PATH=/bin:/usr/sbin:/usr/bin
-push critest-busybox "$e2e/busybox:1.29-2" pause:3.9
+push critest-busybox "$e2e/busybox:1.29-2"
 
 # One image per user critest expects to find in the image config.
 for u in test-image-user-uid=1002 test-image-user-username=www-data \
@@ -160,14 +160,20 @@ commit "$c2" critest-nonewprivs --cmd '["/usr/local/bin/nnp"]'
 buildah rm "$c2" >/dev/null
 push critest-nonewprivs "$e2e/nonewprivs:1.3"
 
-# The pod sandbox image (containerd's sandbox_image in the suite): only
-# the pause binary, so no process of the pod's shared pid namespace is
-# named like the busybox applets critest looks for.
-c2=$(buildah from scratch)
-m2=$(buildah mount "$c2")
-install -m 755 "$pause" "$m2/pause"
-buildah umount "$c2" >/dev/null
-commit "$c2" critest-sandbox --cmd '["/pause"]'
-buildah rm "$c2" >/dev/null
-push critest-sandbox library/skiff-critest-sandbox:latest
+# pause:3.9 (which critest pulls from two registries and expects as one
+# image with exactly those two tags) and the pod sandbox image
+# (containerd's sandbox_image in the suite): each only the pause binary, so
+# no process of a pod's shared pid namespace is named like the busybox
+# applets critest looks for. They differ by a file: one image ID each.
+for img in pause skiff-sandbox; do
+	c2=$(buildah from scratch)
+	m2=$(buildah mount "$c2")
+	install -m 755 "$pause" "$m2/pause"
+	echo "$img" >"$m2/.stand-in"
+	buildah umount "$c2" >/dev/null
+	commit "$c2" "critest-$img" --cmd '["/pause"]'
+	buildah rm "$c2" >/dev/null
+done
+push critest-pause pause:3.9
+push critest-skiff-sandbox library/skiff-critest-sandbox:latest
 buildah rm "$c" >/dev/null

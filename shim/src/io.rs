@@ -269,17 +269,16 @@ pub fn prepare(paths: &IoPaths, ids: (u32, u32), env: &logbin::Env) -> Result<Pr
         (o, e)
     } else {
         let (o, e) = (output(&paths.stdout)?, output(&paths.stderr)?);
-        for (i, (out, uri)) in [(&o, &paths.stdout), (&e, &paths.stderr)]
-            .into_iter()
-            .enumerate()
-        {
-            if out.1 {
-                let f = File::from(out.0.try_clone().context("dup an output fifo")?);
+        for (keep, (fd, fifo)) in p.fifos.iter_mut().zip([&o, &e]) {
+            if let Some(path) = fifo {
+                let f = File::from(fd.try_clone().context("dup an output fifo")?);
                 // FIONREAD on a regular file would count what follows
                 // the offset: only a real fifo is waited for.
                 if f.metadata().is_ok_and(|m| m.file_type().is_fifo()) {
-                    let path = PathBuf::from(uri.strip_prefix("fifo://").unwrap_or(uri));
-                    p.fifos[i] = Some(OutFifo { file: f, path });
+                    *keep = Some(OutFifo {
+                        file: f,
+                        path: path.clone(),
+                    });
                 }
             }
         }
@@ -314,9 +313,11 @@ fn chown(fd: &OwnedFd, (uid, gid): (u32, u32)) -> Result<()> {
 }
 
 /// The fd for stdout or stderr: /dev/null, a `file://` or a fifo (true).
-fn output(uri: &str) -> Result<(OwnedFd, bool)> {
+/// Open an output URI for the process: the fd, and the fifo's path when
+/// it is one (`fifo://` or a bare path).
+fn output(uri: &str) -> Result<(OwnedFd, Option<PathBuf>)> {
     Ok(if uri.is_empty() {
-        (dev_null()?.into(), false)
+        (dev_null()?.into(), None)
     } else if let Some(rest) = uri.strip_prefix("file://") {
         let path = rest.split('?').next().unwrap_or(rest);
         if let Some(dir) = std::path::Path::new(path).parent() {
@@ -327,7 +328,7 @@ fn output(uri: &str) -> Result<(OwnedFd, bool)> {
             .create(true)
             .open(path)
             .with_context(|| format!("open {uri}"))?;
-        (f.into(), false)
+        (f.into(), None)
     } else {
         let path = uri.strip_prefix("fifo://").unwrap_or(uri);
         if uri.contains("://") && !uri.starts_with("fifo://") {
@@ -341,7 +342,7 @@ fn output(uri: &str) -> Result<(OwnedFd, bool)> {
             .custom_flags(libc::O_CLOEXEC)
             .open(path)
             .with_context(|| format!("open fifo {path}"))?;
-        (f.into(), true)
+        (f.into(), Some(PathBuf::from(path)))
     })
 }
 
@@ -432,7 +433,7 @@ mod tests {
         let path = dir.join("stdout");
         nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
         let (fd, fifo) = output(path.to_str().unwrap()).unwrap();
-        assert!(fifo);
+        assert_eq!(fifo.as_deref(), Some(path.as_path()));
         let mut w = File::from(fd);
         w.write_all(b"hello").unwrap();
         // Nobody reads: the wait ends at the deadline.
@@ -456,11 +457,39 @@ mod tests {
     }
 
     #[test]
+    fn waits_until_the_reader_has_closed() {
+        let dir = std::env::temp_dir().join(format!("skiff-shim-io-r-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("stdout");
+        nix::unistd::mkfifo(&path, nix::sys::stat::Mode::from_bits_truncate(0o600)).unwrap();
+        // No reader: no wait.
+        let t = Instant::now();
+        wait_reader_gone(&path, t + Duration::from_secs(10));
+        assert!(t.elapsed() < Duration::from_secs(1));
+        // A reader that closes after 200 ms: the wait ends then.
+        let r = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&path)
+            .unwrap();
+        let t = Instant::now();
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(200));
+            drop(r);
+        });
+        wait_reader_gone(&path, t + Duration::from_secs(10));
+        assert!(t.elapsed() >= Duration::from_millis(200));
+        assert!(t.elapsed() < Duration::from_secs(5));
+        reader.join().unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
     fn files_and_null_are_not_waited_for() {
         let dir = std::env::temp_dir().join(format!("skiff-shim-io-f-{}", std::process::id()));
         let uri = format!("file://{}/log", dir.display());
-        assert!(!output(&uri).unwrap().1);
-        assert!(!output("").unwrap().1);
+        assert!(output(&uri).unwrap().1.is_none());
+        assert!(output("").unwrap().1.is_none());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -14,12 +14,15 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use libcontainer::cgroups::Cgroup;
-use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify};
+use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
 /// One watched container.
 #[derive(Debug)]
 struct Entry {
     cgroup: Cgroup,
+    /// Its inotify watch on memory.events (removed with the entry: a
+    /// watch pins the file's inode until the shim exits otherwise).
+    watch: Option<WatchDescriptor>,
     /// Host pid of its init.
     init: i32,
     /// Highest oom_kill count read.
@@ -60,15 +63,16 @@ impl OomWatch {
     /// Start counting for container `id` (init pid `init`); kills before
     /// now are not reported.
     pub fn add(&self, id: &str, init: i32, cgroup: &Cgroup) {
-        if let Some(w) = &self.inotify {
+        let watch = self.inotify.as_ref().and_then(|w| {
             let file = cgroup.dir.join("memory.events");
-            if let Err(e) = w.add_watch(&file, AddWatchFlags::IN_MODIFY) {
-                log::warn!("watch {}: {e}", file.display());
-            }
-        }
+            w.add_watch(&file, AddWatchFlags::IN_MODIFY)
+                .map_err(|e| log::warn!("watch {}: {e}", file.display()))
+                .ok()
+        });
         let counted = cgroup.oom_kills();
         let e = Entry {
             cgroup: cgroup.clone(),
+            watch,
             init,
             counted,
             reported: counted,
@@ -78,7 +82,11 @@ impl OomWatch {
 
     /// Stop counting for container `id`.
     pub fn remove(&self, id: &str) {
-        self.lock().remove(id);
+        let watch = self.lock().remove(id).and_then(|e| e.watch);
+        if let (Some(w), Some(wd)) = (&self.inotify, watch) {
+            // Fails only if the kernel dropped it already (file gone).
+            let _ = w.rm_watch(wd);
+        }
     }
 
     /// `pid` was just reaped: if it was a container's init, read its count

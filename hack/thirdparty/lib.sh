@@ -36,16 +36,57 @@ tp_fetch() {
 	echo "$moddir"
 }
 
-# tp_publish TMP DIR PREFIX: mark the build in TMP complete, move it to DIR,
-# and delete the other PREFIX-* builds in the cache.
+# tp_src GO MODULE VERSION: download the module and copy it into $TMP/src,
+# writable and without vendor/ (a module zip's vendor/ holds only
+# modules.txt: the build runs in module mode).
+tp_src() {
+	local moddir
+	moddir=$(tp_fetch "$@")
+	cp -r "$moddir" "$TMP/src"
+	chmod -R u+w "$TMP/src"
+	rm -rf "$TMP/src/vendor"
+}
+
+# tp_begin NAME VERSION KEYFILE...: set DIR to this build's cache directory,
+# NAME-VERSION-<key> (<key> hashes the KEYFILEs, so changing the build script
+# or its inputs rebuilds). A complete build there is printed and the script
+# exits 0. Else the cache lock for NAME is taken (held until the script
+# exits; a concurrent caller's finished build is reused too), and TMP is set
+# to an empty work directory, removed on exit unless tp_publish moves it.
+tp_begin() {
+	local name=$1 version=$2
+	shift 2
+	KEY=$(cat "$@" | sha256sum | cut -c1-12)
+	DIR=$CACHE/$name-$version-$KEY
+	if [[ -e $DIR/.complete ]]; then
+		echo "$DIR"
+		exit 0
+	fi
+	mkdir -p "$CACHE"
+	exec 9>"$CACHE/.$name.lock"
+	flock 9
+	if [[ -e $DIR/.complete ]]; then
+		echo "$DIR"
+		exit 0
+	fi
+	TMP=$DIR.tmp.$$
+	rm -rf "$TMP"
+	mkdir -p "$TMP"
+	trap 'rm -rf "$TMP"' EXIT
+}
+
+# tp_publish NAME: mark the build in TMP complete, move it to DIR, delete
+# the other NAME-* builds in the cache, and print DIR.
 tp_publish() {
-	local tmp=$1 dir=$2 prefix=$3 old
-	touch "$tmp/.complete"
-	rm -rf "$dir"
-	mv "$tmp" "$dir"
-	for old in "$CACHE/$prefix"-*; do
-		[[ $old == "$dir" || ! -d $old ]] || rm -rf "$old"
+	local name=$1 old
+	touch "$TMP/.complete"
+	rm -rf "$DIR"
+	mv "$TMP" "$DIR"
+	trap - EXIT
+	for old in "$CACHE/$name"-*; do
+		[[ $old == "$DIR" || ! -d $old ]] || rm -rf "$old"
 	done
+	echo "$DIR"
 }
 
 # tp_stage NAME BUILD DEST FILE...: run the build script BUILD and install

@@ -10,4 +10,4 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 # shellcheck source=../../hack/thirdparty/lib.sh
 . "$repo/hack/thirdparty/lib.sh"
-tp_stage containerd2 "$repo/hack/thirdparty/containerd" "$here/.bin" bin/containerd bin/ctr
+tp_stage containerd2 "$repo/hack/thirdparty/containerd" "$here/.bin" bin/containerd bin/ctr bin/containerd-shim-runc-v2

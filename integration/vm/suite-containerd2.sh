@@ -11,7 +11,7 @@ set -uo pipefail
 export LC_ALL=C
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
-BIN=$repo/integration/containerd2/.bin
+source "$here/containerd2-lib.sh"
 # One of each kind: ctr lifecycle, io, exec, signals, pause, stats, OOM,
 # shim crash and containerd restart, CRI (cgroupfs and systemd), and
 # nothing left behind.
@@ -20,26 +20,9 @@ TESTS=(exit_code terminal exec exec_error log_file log_binary kill pause_resume
 	cri_short_lived_logs nothing_left)
 (($#)) && TESTS=("$@")
 
-[[ -x $BIN/containerd && -x $BIN/ctr ]] ||
-	{ echo "SKIP containerd2: not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
-
-restore() {
-	systemctl stop containerd
-	umount /usr/bin/containerd /usr/bin/ctr /var/lib/containerd /run/containerd 2>/dev/null
-	systemctl start containerd
-	echo "# containerd restored: $(containerd --version)"
-}
-systemctl stop containerd
-mkdir -p /var/lib/containerd /run/containerd /var/lib/containerd2 /run/containerd2
-trap restore EXIT
-mount --bind /var/lib/containerd2 /var/lib/containerd &&
-	mount --bind /run/containerd2 /run/containerd &&
-	mount --bind "$BIN/containerd" /usr/bin/containerd &&
-	mount --bind "$BIN/ctr" /usr/bin/ctr ||
-	{ echo "FAIL containerd2: cannot bind containerd 2.x and its state over 1.6's"; exit 1; }
-version=$(containerd --version)
-echo "# containerd under test: $version"
-[[ $version == *" v2."* ]] || { echo "FAIL containerd2: $BIN/containerd is not 2.x: $version"; exit 1; }
+cd2_staged || { echo "SKIP containerd2: not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
+trap cd2_restore EXIT
+cd2_use || exit 1
 
 # suite-shim.sh's setup (config version 2, which 2.x migrates) and tests;
 # their PASS/FAIL lines are renamed shim2/.

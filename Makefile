@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test runtime-tools bench bench-smoke build-arm64 clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test k8s-test runtime-tools bench bench-smoke build-arm64 clean
 
 all: build
 
@@ -115,6 +115,15 @@ vm-test: build
 	integration/critest/stage.sh
 	integration/containerd2/stage.sh
 	$(REPORT) lines vm integration/vm/stage.sh
+
+# A single-node Kubernetes (etcd, kube-apiserver, kubelet from
+# hack/thirdparty/kubernetes; containerd 2.x) in its own boot of the test
+# VM: pods with RuntimeClass skiff, and runc's as the reference
+# (integration/k8s).
+k8s-test: build
+	integration/containerd2/stage.sh
+	integration/k8s/stage.sh
+	$(REPORT) lines k8s integration/k8s/run.sh
 
 # Benchmarks against runc and crun (hack/bench): host and test VM; updates
 # docs/benchmarks.md. Not part of `make test`, which only runs the smoke check.

@@ -1,0 +1,30 @@
+#!/bin/bash
+# Host side of the Kubernetes stage (`make k8s-test`, after the binaries are
+# built and staged): one boot of the test VM with 4 GiB of memory runs
+# integration/k8s/suite.sh, which prints PASS/FAIL/SKIP lines and a table.
+#
+#   integration/k8s/run.sh [TEST...]
+#
+# Prints `SKIP k8s: ...` and exits 0 when the VM image cannot be built or
+# this is not root; exits with the suite's status otherwise (124: the VM
+# run timed out after IT_K8S_TIMEOUT seconds, default 3600).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+t0=$SECONDS
+if [[ $EUID -ne 0 ]]; then
+	echo "SKIP k8s: must run as root (hack/vm needs root)"
+	exit 0
+fi
+log=$(mktemp "${TMPDIR:-/tmp}/skiff-vm-build.XXXXXX")
+if ! "$repo/hack/vm/build" >"$log" 2>&1; then
+	echo "SKIP k8s: hack/vm/build failed: $(grep -v '^\s*$' "$log" | tail -n 3 | tr '\n' ' ') (log: $log)"
+	exit 0
+fi
+rm -f "$log"
+cd "$repo" || exit 2
+rc=0
+SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
+	${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR"} integration/k8s/suite.sh "$@" || rc=$?
+echo "# k8s stage: exit $rc in $((SECONDS - t0))s"
+exit "$rc"

@@ -18,6 +18,11 @@ NODE_IP=10.99.0.1
 KUBECONFIG_ADMIN=$K8S_DIR/admin.conf
 # Generous: the VM runs under software emulation.
 K8S_START_SECS=${K8S_START_SECS:-900}
+# The kubelet's cgroup driver: cgroupfs, or systemd (then runc's handler
+# gets SystemdCgroup, which is also what containerd reports to the kubelet;
+# skiff's shim needs nothing: it takes the systemd driver from the
+# `slice:prefix:name` cgroupsPath the CRI plugin makes for a .slice parent).
+K8S_CGROUP_DRIVER=${K8S_CGROUP_DRIVER:-cgroupfs}
 
 # k ARGS...: kubectl as the cluster admin (at most 5 minutes a call).
 k() { timeout 300 "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
@@ -84,6 +89,12 @@ k8s_containerd() {
 		  bin_dir = "/usr/lib/cni"
 		  conf_dir = "/etc/cni/net.d"
 	EOT
+	if [[ $K8S_CGROUP_DRIVER == systemd ]]; then
+		cat >>/etc/containerd/config.toml <<-EOT
+			[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc.options]
+			  SystemdCgroup = true
+		EOT
+	fi
 	systemctl restart containerd
 	wait_for 60 ctr version >/dev/null 2>&1
 }
@@ -125,7 +136,7 @@ k8s_start() {
 		readOnlyPort: 0
 		authentication: {anonymous: {enabled: true}, webhook: {enabled: false}}
 		authorization: {mode: AlwaysAllow}
-		cgroupDriver: cgroupfs
+		cgroupDriver: $K8S_CGROUP_DRIVER
 		containerRuntimeEndpoint: unix:///run/containerd/containerd.sock
 		failSwapOn: false
 		resolvConf: ""

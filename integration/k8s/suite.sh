@@ -26,17 +26,21 @@ OUT=${OUT:-/var/tmp/skiff-k8s-logs}
 LOOP_PODS=10
 LOOP_ROUNDS=3
 
+# PASS/FAIL/SKIP lines are named k8s/TEST, or k8s-systemd/TEST with the
+# kubelet's systemd driver.
+name=k8s
+[[ $K8S_CGROUP_DRIVER == systemd ]] && name=k8s-systemd
 k8s_staged || { echo "SKIP k8s: not staged (on the host: integration/k8s/stage.sh)"; exit 0; }
 cd2_staged || { echo "SKIP k8s: containerd 2.x not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
 mkdir -p "$OUT"
 t0=$SECONDS
 trap 'for u in skiff-kubelet skiff-apiserver containerd; do journalctl -u $u --no-pager >"$OUT/$u.log" 2>&1; done; k8s_stop >/dev/null 2>&1' EXIT
-k8s_containerd || { echo "FAIL k8s/setup: containerd 2.x with the shim"; exit 1; }
+k8s_containerd || { echo "FAIL $name/setup: containerd 2.x with the shim"; exit 1; }
 k8s_start >"$OUT/start.log" 2>&1 || {
-	echo "FAIL k8s/setup: $(tail -n 1 "$OUT/start.log")"
+	echo "FAIL $name/setup: $(tail -n 1 "$OUT/start.log")"
 	exit 1
 }
-echo "# k8s: $("$K8S_BIN/kubelet" --version), $(containerd --version | awk '{print $1, $3}'), up in $((SECONDS - t0))s"
+echo "# $name: $("$K8S_BIN/kubelet" --version), $(containerd --version | awk '{print $1, $3}'), kubelet cgroup driver $K8S_CGROUP_DRIVER, up in $((SECONDS - t0))s"
 
 # ------------------------------------------------------------- helpers --
 # kn ARGS...: kubectl in the namespace of the handler under test ($H).
@@ -74,6 +78,7 @@ sandbox_of() { ctr -n k8s.io container info "$1" 2>/dev/null | jq -r '.Labels["i
 # nothing. One pass for all words (each process costs under emulation).
 leftovers() {
 	local re='' w p
+	(($#)) || return 0
 	# "[a]bc" finds abc but not itself in grep's own command line.
 	for w in "$@"; do re+="${re:+|}[${w:0:1}]${w:1}"; done
 	re=${re//-/[-_]}
@@ -140,6 +145,23 @@ t_running() {
 	argv0=$(tr '\0' '\n' <"/proc/$parent/cmdline" 2>/dev/null | head -n 1)
 	[[ ${argv0##*/} == "containerd-shim-$H-v2" ]] ||
 		{ log "$H: container $id (pid '$pid') has parent $parent: '$argv0'"; return 1; }
+}
+# The container's cgroup (as the host sees it) is where the kubelet's
+# driver puts it: <pod cgroup>/<id> (cgroupfs) or a cri-containerd-<id>.scope
+# in the pod's slice (systemd).
+t_cgroup_path() {
+	wait_ready basic || return 1
+	local id uid pid cg want
+	id=$(ids_of basic | head -n 1)
+	uid=$(field basic '{.metadata.uid}')
+	pid=$(ctr -n k8s.io task ls 2>/dev/null | awk -v id="$id" '$1 == id {print $2}')
+	cg=$(sed -n 's/^0:://p' "/proc/$pid/cgroup" 2>/dev/null)
+	if [[ $K8S_CGROUP_DRIVER == systemd ]]; then
+		want="^/kubepods.slice/.*kubepods-[a-z-]*pod${uid//-/_}\.slice/cri-containerd-$id\.scope$"
+	else
+		want="^/kubepods/.*pod$uid/$id$"
+	fi
+	[[ $cg =~ $want ]] || { log "$H: container cgroup '$cg', want $want"; return 1; }
 }
 t_logs() { wait_ready basic && has "$(kn logs basic)" hello-from-basic; }
 t_exec() {
@@ -292,7 +314,7 @@ t_loop() {
 	gone_clean 180 "${all[@]}" && handler_clean 150
 }
 
-TESTS=(running logs exec exec_tty attach cp limits oom oom_restart probe_exec
+TESTS=(running cgroup_path logs exec exec_tty attach cp limits oom oom_restart probe_exec
 	probe_tcp restart_policy init_sidecar share_pid run_as_user fs_group
 	read_only_root capabilities no_new_privs seccomp_default privileged
 	volumes delete_graceful delete_force nothing_left loop)
@@ -302,11 +324,11 @@ TESTS=(running logs exec exec_tty attach cp limits oom oom_restart probe_exec
 for H in "${HANDLERS[@]}"; do
 	mkdir -p "$K8S_HOSTPATH/$H"
 	echo hostpath-ok >"$K8S_HOSTPATH/$H/probe"
-	k create namespace "$H" >/dev/null || { echo "FAIL k8s/setup: cannot create namespace $H"; exit 1; }
+	k create namespace "$H" >/dev/null || { echo "FAIL $name/setup: cannot create namespace $H"; exit 1; }
 	{ pod_basic "$H"; pod_oom "$H"; pod_probes "$H"; pod_policies "$H"; pod_init "$H"
 		pod_sharepid "$H"; pod_sec "$H"; pod_vols "$H"; pod_grace "$H"; pod_plain "$H" force; } >"$OUT/pods-$H.yaml"
 	k apply -f "$OUT/pods-$H.yaml" >"$OUT/apply-$H.log" 2>&1 ||
-		{ echo "FAIL k8s/setup: kubectl apply: $(tail -n 2 "$OUT/apply-$H.log" | tr '\n' ' ')"; exit 1; }
+		{ echo "FAIL $name/setup: kubectl apply: $(tail -n 2 "$OUT/apply-$H.log" | tr '\n' ' ')"; exit 1; }
 done
 
 # The handlers run their tests side by side (each waits mostly on kubectl
@@ -339,13 +361,13 @@ fails=0
 for t in "${TESTS[@]}"; do
 	r=${result[$t/runc]:-missing} s=${result[$t/skiff]:-missing}
 	if [[ $s == passed ]]; then
-		echo "PASS k8s/$t (${secs[$t/skiff]:-?}s; runc ${secs[$t/runc]:-?}s)"
+		echo "PASS $name/$t (${secs[$t/skiff]:-?}s; runc ${secs[$t/runc]:-?}s)"
 	elif [[ $r == passed ]]; then
-		echo "FAIL k8s/$t (runc passes it)"
+		echo "FAIL $name/$t (runc passes it)"
 		((fails++))
 	else
-		echo "SKIP k8s/$t: runc fails it too (the test or the VM, not skiff)"
+		echo "SKIP $name/$t: runc fails it too (the test or the VM, not skiff)"
 	fi
 done
-echo "k8s: ${#TESTS[@]} tests, $fails failed only with skiff, stage $((SECONDS - t0))s"
+echo "$name: ${#TESTS[@]} tests, $fails failed only with skiff, stage $((SECONDS - t0))s"
 ((fails == 0))

@@ -349,6 +349,32 @@ t_idle_shim_exits() {
 	rm -rf "$d"
 }
 
+# containerd opens the bundle's `log` fifo before it runs `start`; one that
+# restarts in between may never read it, and removes the bundle. The shim
+# must not wait for a reader forever (it did: a blocking open, before the
+# bundle-gone exit could run): it logs to stderr after 5 s and, with no
+# task and no bundle, exits.
+t_log_fifo_unread() {
+	local d=$IT_TMP/unread id=unread1 spid t0
+	rm -rf "$d"
+	mkdir -p "$d"
+	mkfifo "$d/log"
+	(cd "$d" && TTRPC_ADDRESS=/run/containerd/containerd.sock.ttrpc containerd-shim-skiff-v2 \
+		-namespace "$NS" -id "$id" -address /run/containerd/containerd.sock start </dev/null >"$d/start.out") ||
+		{ log "shim start failed: $(cat "$d/start.out")"; return 1; }
+	spid=$(cat "$d/shim.pid") || return 1
+	t0=$SECONDS
+	sleep 1
+	kill -0 "$spid" 2>/dev/null || { log "the shim exited at once"; return 1; }
+	rm -rf "$d"
+	wait_for 20 pid_reaped "$spid" || {
+		log "the shim still runs $((SECONDS - t0)) s after its bundle went: threads $(for th in /proc/$spid/task/*; do echo -n "$(cat "$th/wchan") "; done)"
+		kill -9 "$spid"
+		return 1
+	}
+	log "the shim exited $((SECONDS - t0)) s after start"
+}
+
 # containerd restarts while containers run and more are being created:
 # the running ones survive (still RUNNING, exec works), and every container,
 # whatever state the restart left it in, can be stopped and removed.

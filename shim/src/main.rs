@@ -10,6 +10,7 @@ mod exits;
 mod helper;
 mod io;
 mod logbin;
+mod logfifo;
 mod oom;
 mod options;
 mod process;
@@ -49,11 +50,7 @@ fn run() -> Result<()> {
         "delete" => bootstrap::delete(&flags),
         _ => {
             // Logs (and panics) go to containerd's `log` fifo in the bundle.
-            if let Err(e) =
-                containerd_shim::logger::init(flags.debug, "warn", &flags.namespace, &flags.id)
-            {
-                eprintln!("log fifo: {e}");
-            }
+            logfifo::init(flags.debug);
             std::panic::set_hook(Box::new(|p| log::error!("skiff shim panic: {p}")));
             // CVE-2019-5736: every container process is forked from the
             // shim, so the shim runs from a read-only sealed copy of itself

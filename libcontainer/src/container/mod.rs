@@ -175,6 +175,15 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         if all && r == Err(nix::errno::Errno::ESRCH) {
             continue;
         }
+        // The init died since `load` (a concurrent kill): the container is
+        // stopped now, and says so as it would have a moment later.
+        if r == Err(nix::errno::Errno::ESRCH) {
+            return Err(Error::WrongStatus {
+                id: id.into(),
+                status: Status::Stopped.to_string(),
+                msg: "container not running".into(),
+            });
+        }
         r.map_err(|e| Error::Sys {
             step: format!("kill {pid}"),
             source: e,

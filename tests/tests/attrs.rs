@@ -9,6 +9,13 @@ use skiff_conformance::*;
 /// I/O class, and the NUMA policy of the first mapping.
 const SHOW: &str = r#"uname -m; cat /proc/self/personality; awk '{print "nice=" $19, "policy=" $41}' /proc/self/stat; ionice; head -n 1 /proc/self/numa_maps | cut -d' ' -f2"#;
 
+/// `uname -m` in a container: native, and under personality LINUX32.
+const MACHINE: &str = std::env::consts::ARCH;
+#[cfg(target_arch = "x86_64")]
+const MACHINE32: &str = "i686";
+#[cfg(target_arch = "aarch64")]
+const MACHINE32: &str = "armv8l";
+
 fn run_with(edit: impl FnOnce(&mut serde_json::Value)) -> String {
     let rt = Runtime::new();
     let mut b = Bundle::sh(SHOW);
@@ -23,7 +30,7 @@ fn personality_linux32_and_flags() {
         c["linux"]["personality"] = json!({"domain": "LINUX32", "flags": ["ADDR_NO_RANDOMIZE"]})
     });
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "i686", "{out}");
+    assert_eq!(lines[0], MACHINE32, "{out}");
     // PER_LINUX32 (0x8) | ADDR_NO_RANDOMIZE (0x40000)
     assert_eq!(lines[1], "00040008", "{out}");
 }
@@ -33,7 +40,7 @@ fn default_personality_is_linux() {
     require_root!();
     let out = run_with(|_| {});
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[0], "x86_64", "{out}");
+    assert_eq!(lines[0], MACHINE, "{out}");
     assert_eq!(lines[1], "00000000", "{out}");
     assert_eq!(lines[2], "nice=0 policy=0", "{out}");
     assert_eq!(lines[4], "default", "{out}");
@@ -85,7 +92,7 @@ fn exec_gets_its_own_scheduler_and_ioprio() {
     let text = stdout(&out);
     let lines: Vec<&str> = text.lines().collect();
     // linux.personality applies to every process of the container.
-    assert_eq!(lines[0], "i686", "{text}");
+    assert_eq!(lines[0], MACHINE32, "{text}");
     assert_eq!(lines[2], "nice=3 policy=3", "{text}");
     assert_eq!(lines[3], "best-effort: prio 2", "{text}");
     // A bad value is refused before anything runs, naming the field.

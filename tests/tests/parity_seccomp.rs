@@ -32,17 +32,32 @@ fn allow_list(names: &[String]) -> Value {
     })
 }
 
-/// Compile tests/data/sysno.c statically into the bundle's rootfs as /sysno.
+/// Put a static build of tests/data/sysno.c into the bundle's rootfs as
+/// /sysno: `$SKIFF_TEST_SYSNO` (built ahead, where the tests run with no
+/// compiler: the arm64 VM), or compiled here with cc.
 fn install_sysno(b: &Bundle) {
+    let dest = b.rootfs().join("sysno");
+    if let Some(built) = std::env::var_os("SKIFF_TEST_SYSNO") {
+        std::fs::copy(&built, &dest)
+            .unwrap_or_else(|e| panic!("copy $SKIFF_TEST_SYSNO {built:?}: {e}"));
+        return;
+    }
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/sysno.c");
     let out = output_with_timeout(
         Command::new("cc")
             .args(["-static", "-O1", "-o"])
-            .arg(b.rootfs().join("sysno"))
+            .arg(&dest)
             .arg(&src),
         DEFAULT_TIMEOUT,
     );
     assert_success(&out, "cc -static sysno.c");
+}
+
+/// This machine's number of the syscall `name`.
+fn nr(name: &str) -> i32 {
+    ScmpSyscall::from_name(name)
+        .unwrap_or_else(|e| panic!("no syscall {name}: {e}"))
+        .into()
 }
 
 fn no_new_privs(b: &mut Bundle, on: bool) {
@@ -122,21 +137,31 @@ fn pre_openat2_profile_runs_with_and_without_a_mount_namespace() {
 fn syscalls_newer_than_the_profile_get_enosys() {
     require_root!();
     let rt = Runtime::new();
-    // Everything up to 300 but getppid (110): getppid gets the default
-    // (EPERM); getrandom (318), newer than any named syscall, gets ENOSYS.
-    let names = names_in(0..=300, &["getppid"]);
-    let mut b = Bundle::with_args(&["/sysno", "110", "318", "39"]);
+    // Everything below getrandom but getppid: getppid gets the default
+    // (EPERM); getrandom, newer than any named syscall, gets ENOSYS.
+    // (x86_64: getppid 110, getrandom 318, getpid 39; aarch64: 173, 278,
+    // 172.)
+    let (getppid, getrandom, getpid) = (nr("getppid"), nr("getrandom"), nr("getpid"));
+    let names = names_in(0..=getrandom - 1, &["getppid"]);
+    let args = [getppid, getrandom, getpid].map(|n| n.to_string());
+    let mut b = Bundle::with_args(&["/sysno", &args[0], &args[1], &args[2]]);
     install_sysno(&b);
     b.config_mut()["linux"]["seccomp"] = allow_list(&names);
     no_new_privs(&mut b, false);
     let out = rt.run_bundle(&b);
     assert_success(&out, "run /sysno");
     let o = stdout(&out);
-    assert!(o.contains("110 -1 1\n"), "getppid: EPERM expected: {o}");
-    assert!(o.contains("318 -1 38\n"), "getrandom: ENOSYS expected: {o}");
+    assert!(
+        o.contains(&format!("{getppid} -1 1\n")),
+        "getppid: EPERM expected: {o}"
+    );
+    assert!(
+        o.contains(&format!("{getrandom} -1 38\n")),
+        "getrandom: ENOSYS expected: {o}"
+    );
     assert!(
         o.lines()
-            .any(|l| l.starts_with("39 ") && !l.contains(" -1 ")),
+            .any(|l| l.starts_with(&format!("{getpid} ")) && !l.contains(" -1 ")),
         "getpid allowed: {o}"
     );
 
@@ -145,16 +170,19 @@ fn syscalls_newer_than_the_profile_get_enosys() {
     let mut p = allow_list(&names);
     p["defaultAction"] = json!("SCMP_ACT_ALLOW");
     p["syscalls"] = json!([{"names": ["getppid"], "action": "SCMP_ACT_ERRNO"}]);
-    let mut b = Bundle::with_args(&["/sysno", "110", "318"]);
+    let mut b = Bundle::with_args(&["/sysno", &args[0], &args[1]]);
     install_sysno(&b);
     b.config_mut()["linux"]["seccomp"] = p;
     let out = rt.run_bundle(&b);
     assert_success(&out, "run /sysno (allow default)");
     let o = stdout(&out);
-    assert!(o.contains("110 -1 1\n"), "getppid: EPERM expected: {o}");
+    assert!(
+        o.contains(&format!("{getppid} -1 1\n")),
+        "getppid: EPERM expected: {o}"
+    );
     assert!(
         o.lines()
-            .any(|l| l.starts_with("318 ") && !l.contains(" -1 ")),
+            .any(|l| l.starts_with(&format!("{getrandom} ")) && !l.contains(" -1 ")),
         "getrandom allowed with an allow default: {o}"
     );
 }

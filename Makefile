@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test k8s-test runtime-tools bench bench-smoke build-arm64 clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-arm64 k8s-test runtime-tools bench bench-smoke build-arm64 clean
 
 all: build
 
@@ -143,6 +143,12 @@ runtime-tools: build
 build-arm64: deps
 	$(REPORT) lines arm64 hack/build-arm64
 
+# The arm64 test VM (hack/vm/build --arch arm64, qemu-system-aarch64 under
+# TCG): cgroup tests with skiff and runc, conformance tests and shim tests
+# with the aarch64 binaries (integration/vm/run-arm64.sh).
+vm-test-arm64: build-arm64
+	$(REPORT) lines vm-arm64 integration/vm/stage-arm64.sh
+
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
 	hack/bench/run --smoke
@@ -156,7 +162,7 @@ test:
 	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
 	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
 
-test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test
+test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-arm64
 
 clean:
 	$(CARGO) clean

@@ -14,16 +14,9 @@ set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 t0=$SECONDS
-if [[ $EUID -ne 0 ]]; then
-	echo "SKIP k8s: must run as root (hack/vm needs root)"
-	exit 0
-fi
-log=$(mktemp "${TMPDIR:-/tmp}/skiff-vm-build.XXXXXX")
-if ! "$repo/hack/vm/build" >"$log" 2>&1; then
-	echo "SKIP k8s: hack/vm/build failed: $(grep -v '^\s*$' "$log" | tail -n 3 | tr '\n' ' ') (log: $log)"
-	exit 0
-fi
-rm -f "$log"
+# shellcheck source=../../hack/vm/lib.sh
+. "$repo/hack/vm/lib.sh"
+vm_ready_or_skip k8s || exit 0
 cd "$repo" || exit 2
 # One boot per kubelet cgroup driver: every test with cgroupfs; with
 # systemd the tests where the driver matters (placement, limits, OOM,

@@ -22,19 +22,9 @@ t0=$SECONDS
 
 elapsed() { echo "# vm stage: $1 in $((SECONDS - t0))s"; }
 
-if [[ $EUID -ne 0 ]]; then
-	echo "SKIP vm: must run as root (hack/vm needs root)"
-	exit 0
-fi
-
-log=$(mktemp "${TMPDIR:-/tmp}/skiff-vm-build.XXXXXX")
-if ! "$repo/hack/vm/build" >"$log" 2>&1; then
-	why=$(grep -v '^\s*$' "$log" | tail -n 3 | tr '\n' ' ')
-	echo "SKIP vm: hack/vm/build failed: ${why:-no output} (full log: $log; build log: ${SKIFF_VM_CACHE:-/var/cache/skiff-vm}/last-build.log)"
-	elapsed "skipped"
-	exit 0
-fi
-rm -f "$log"
+# shellcheck source=../../hack/vm/lib.sh
+. "$repo/hack/vm/lib.sh"
+vm_ready_or_skip vm || { elapsed "skipped"; exit 0; }
 
 args=(--no-build --timeout "${IT_VM_TIMEOUT:-2400}")
 # RUNTIME is resolved in the VM: a bare name (runc) is looked up there.

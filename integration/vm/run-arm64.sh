@@ -1,0 +1,145 @@
+#!/bin/bash
+# The arm64 test stage, INSIDE the arm64 test VM (hack/vm/run --arch arm64),
+# as root, in one boot, with the aarch64 binaries of hack/build-arm64:
+#
+#   1. run-tests.sh's cgroup and lifecycle tests with skiff and with runc
+#      (Debian's arm64 runc) as the reference;
+#   2. the conformance suite (tests/tests/*.rs, cross-built) with the arm64
+#      skiff: namespaces, rootfs, seccomp (the native arch is AARCH64),
+#      exec, lifecycle, escapes, parity with runc, ...;
+#   3. suite-shim.sh's ctr tests with the arm64 shim under containerd.
+#
+#   integration/vm/run-arm64.sh [PART...]   # parts: cgroup conformance shim
+#
+# Prints a runc/skiff table for part 1 and PASS/FAIL/SKIP lines named
+# arm64/...; a test skiff fails that runc passes is a FAIL, one both fail a
+# SKIP. Exits 1 if any test failed.
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+A=$repo/target/aarch64-unknown-linux-gnu/release
+W=${IT_ARM64_WORK:-/var/tmp/skiff-arm64}
+t0=$SECONDS
+fails=0
+
+# The parts' tests: each covers a subsystem at modest cost under TCG.
+CG_TESTS=(memory memory-oom events-stats pids cpu devices freeze exec-cgroup update
+	ps-kill-delete crash-cgroup cgpath-relative systemd check no-leftovers)
+# Every conformance executable but those in CONFORMANCE_OUT.
+# stress: its tests are #[ignore]d (make stress runs them on the host).
+# robust_bad_configs: on arm64 it stalls after ~100 corpus entries, with a
+# container init of one `create` left waiting on its exec fifo; not yet
+# understood (each entry alone fails cleanly there), so it runs on amd64 only.
+CONFORMANCE_OUT=(stress robust_bad_configs)
+mapfile -t CONFORMANCE < <(awk -v out=" ${CONFORMANCE_OUT[*]} " 'index(out, " " $1 " ") == 0 { print $1 }' "$A/conformance-tests")
+SHIM_TESTS=(exit_code terminal exec exec_error kill pause_resume metrics oom many
+	log_fifo_unread nothing_left)
+
+parts=("$@")
+((${#parts[@]})) || parts=(cgroup conformance shim)
+rm -rf "$W"
+mkdir -p "$W"
+
+if [[ $(uname -m) != aarch64 ]]; then
+	echo "FAIL arm64/kernel: this VM is $(uname -m), not aarch64"
+	exit 1
+fi
+echo "PASS arm64/kernel ($(uname -r), $(nproc) cpus, $(stat -fc %T /sys/fs/cgroup))"
+
+# part_cgroup: run-tests.sh with each runtime, then the verdicts.
+part_cgroup() {
+	local rt bin t st
+	declare -A res
+	for rt in runc skiff; do
+		bin=runc
+		[[ $rt == runc ]] || bin=$A/skiff
+		RUNTIME=$bin IT_ROOT=/run/skiff-it-$rt "$here/run-tests.sh" "${CG_TESTS[@]}" \
+			>"$W/cg-$rt.out" 2>"$W/cg-$rt.err"
+		while read -r st t; do
+			res[$t/$rt]=$st
+		done < <(sed -n 's/^\(PASS\|FAIL\|SKIP\) \([^ :]*\).*/\1 \2/p' "$W/cg-$rt.out")
+		grep '^FAIL' "$W/cg-$rt.out" | sed "s/^/  [$rt] /" >&2
+	done
+	printf '%-6s %-6s %s\n' runc skiff test
+	for t in "${CG_TESTS[@]}"; do
+		printf '%-6s %-6s %s\n' "${res[$t/runc]:-none}" "${res[$t/skiff]:-none}" "$t"
+	done
+	for t in "${CG_TESTS[@]}"; do
+		case ${res[$t/skiff]:-none}/${res[$t/runc]:-none} in
+		PASS/*) echo "PASS arm64/cgroup/$t" ;;
+		SKIP/*) echo "SKIP arm64/cgroup/$t: $(grep -m1 "^SKIP $t:" "$W/cg-skiff.out" | cut -d: -f2-)" ;;
+		*/PASS)
+			echo "FAIL arm64/cgroup/$t (runc passes it)"
+			((fails++))
+			;;
+		*) echo "SKIP arm64/cgroup/$t: skiff ${res[$t/skiff]:-none}, runc ${res[$t/runc]:-none} too (the test or the VM)" ;;
+		esac
+	done
+}
+
+# part_conformance: the chosen test executables, libtest's verdicts turned
+# into lines; a test that recorded a skip (tests/src/skip.rs) is a SKIP.
+part_conformance() {
+	local name exe out skips t verdict t1
+	for name in "${CONFORMANCE[@]}"; do
+		exe=$(awk -v n="$name" '$1 == n { print $2 }' "$A/conformance-tests")
+		if [[ -z $exe || ! -x $exe ]]; then
+			echo "FAIL arm64/conformance/$name: no executable (hack/build-arm64 lists them in $A/conformance-tests)"
+			((fails++))
+			continue
+		fi
+		out=$W/conf-$name.out skips=$W/conf-$name.skips
+		: >"$skips"
+		t1=$SECONDS
+		(cd "$repo/tests" && SKIFF_BIN=$A/skiff SKIFF_TEST_SYSNO=$A/sysno SKIFF_SKIP_LOG=$skips \
+			timeout "${IT_ARM64_FILE_TIMEOUT:-300}" "$exe" --test-threads=2) >"$out" 2>"$W/conf-$name.err"
+		echo "# arm64 conformance $name: $((SECONDS - t1))s"
+		while read -r t verdict; do
+			case $verdict in
+			ok)
+				if grep -q "/$t"$'\t' "$skips"; then
+					echo "SKIP arm64/conformance/$name/$t: $(grep -m1 "/$t"$'\t' "$skips" | cut -f2)"
+				else
+					echo "PASS arm64/conformance/$name/$t"
+				fi
+				;;
+			ignored) echo "SKIP arm64/conformance/$name/$t: #[ignore]d (a heavy stage's)" ;;
+			*)
+				echo "FAIL arm64/conformance/$name/$t"
+				((fails++))
+				;;
+			esac
+		done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\).*/\1 \2/p' "$out")
+		if ! grep -q '^test result:' "$out"; then
+			echo "FAIL arm64/conformance/$name: the executable ended without a result: $(tail -n 3 "$W/conf-$name.err" | tr '\n' ' ')"
+			((fails++))
+		fi
+		grep -A30 '^failures:' "$out" | head -n 60 | sed "s/^/  [$name] /" >&2
+	done
+}
+
+# part_shim: suite-shim.sh's chosen tests with the arm64 shim.
+part_shim() {
+	local line
+	while IFS= read -r line; do
+		case $line in
+		PASS\ shim/* | FAIL\ shim/* | SKIP\ shim/*) echo "${line/ shim\// arm64/shim/}" ;;
+		*) echo "$line" ;;
+		esac
+		[[ $line != FAIL\ * ]] || ((fails++))
+	done < <(IT_SHIM=$A/containerd-shim-skiff-v2 "$here/suite-shim.sh" "${SHIM_TESTS[@]}" 2>&1)
+}
+
+for p in "${parts[@]}"; do
+	t1=$SECONDS
+	case $p in
+	cgroup | conformance | shim) "part_$p" ;;
+	*)
+		echo "FAIL arm64/$p: no such part (cgroup, conformance, shim)"
+		((fails++))
+		;;
+	esac
+	echo "# arm64 $p: $((SECONDS - t1))s"
+done
+echo "# arm64 stage: $fails failed, $((SECONDS - t0))s in the VM"
+((fails == 0))

@@ -1,0 +1,33 @@
+#!/bin/bash
+# Host side of the arm64 test stage: build (or reuse) the arm64 test VM
+# image (hack/vm/build --arch arm64: Debian 12 arm64, its package scripts
+# run under qemu-user), then run integration/vm/run-arm64.sh in one boot of
+# qemu-system-aarch64 (TCG) with the aarch64 binaries of hack/build-arm64.
+#
+#   integration/vm/stage-arm64.sh [PART...]    # as root, after make build-arm64
+#
+# Prints `SKIP vm-arm64: <why>` and exits 0 when the image cannot be built
+# or this is not root; fails when the arm64 binaries are missing; exits
+# with run-arm64.sh's status otherwise (124: the run took longer than
+# IT_ARM64_TIMEOUT seconds, default 2400; 125: the VM gave no result).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+t0=$SECONDS
+A=target/aarch64-unknown-linux-gnu/release
+for f in skiff containerd-shim-skiff-v2 conformance-tests sysno; do
+	if [[ ! -e $repo/$A/$f ]]; then
+		echo "FAIL vm-arm64: $A/$f is missing (make build-arm64)"
+		exit 1
+	fi
+done
+# shellcheck source=../../hack/vm/lib.sh
+. "$repo/hack/vm/lib.sh"
+vm_ready_or_skip vm-arm64 --arch arm64 || exit 0
+echo "# vm-arm64: image ready in $((SECONDS - t0))s"
+cd "$repo" || exit 2
+rc=0
+"$repo/hack/vm/run" --arch arm64 --no-build --timeout "${IT_ARM64_TIMEOUT:-2400}" \
+	integration/vm/run-arm64.sh "$@" || rc=$?
+echo "# vm-arm64 stage: exit $rc in $((SECONDS - t0))s"
+exit "$rc"

@@ -4,12 +4,14 @@
 #
 #   1. run-tests.sh's cgroup and lifecycle tests with skiff and with runc
 #      (Debian's arm64 runc) as the reference;
+#      suite-security.sh's AppArmor and netDevices tests the same way;
 #   2. the conformance suite (tests/tests/*.rs, cross-built) with the arm64
 #      skiff: namespaces, rootfs, seccomp (the native arch is AARCH64),
 #      exec, lifecycle, escapes, parity with runc, ...;
-#   3. suite-shim.sh's ctr tests with the arm64 shim under containerd.
+#   3. suite-shim.sh's ctr tests and CRI pods (cgroupfs and systemd, rshared
+#      with skiff's shim and runc's) with the arm64 shim under containerd.
 #
-#   integration/vm/run-arm64.sh [PART...]   # parts: cgroup conformance shim
+#   integration/vm/run-arm64.sh [PART...]   # parts: cgroup security conformance shim
 #
 # Prints a runc/skiff table for part 1 and PASS/FAIL/SKIP lines named
 # arm64/...; a test skiff fails that runc passes is a FAIL, one both fail a
@@ -32,11 +34,12 @@ CG_TESTS=(memory memory-oom events-stats pids cpu devices freeze exec-cgroup upd
 # understood (each entry alone fails cleanly there), so it runs on amd64 only.
 CONFORMANCE_OUT=(stress robust_bad_configs)
 mapfile -t CONFORMANCE < <(awk -v out=" ${CONFORMANCE_OUT[*]} " 'index(out, " " $1 " ") == 0 { print $1 }' "$A/conformance-tests")
+SECURITY_TESTS=(apparmor apparmor-exec net-devices)
 SHIM_TESTS=(exit_code terminal exec exec_error kill pause_resume metrics oom many
-	log_fifo_unread nothing_left)
+	log_fifo_unread cri cri_systemd cri_rshared cri_rshared_runc nothing_left)
 
 parts=("$@")
-((${#parts[@]})) || parts=(cgroup conformance shim)
+((${#parts[@]})) || parts=(cgroup security conformance shim)
 rm -rf "$W"
 mkdir -p "$W"
 
@@ -46,36 +49,41 @@ if [[ $(uname -m) != aarch64 ]]; then
 fi
 echo "PASS arm64/kernel ($(uname -r), $(nproc) cpus, $(stat -fc %T /sys/fs/cgroup))"
 
-# part_cgroup: run-tests.sh with each runtime, then the verdicts.
-part_cgroup() {
-	local rt bin t st
+# versus PART SCRIPT TEST...: a run-tests.sh-style SCRIPT with runc, then
+# with skiff, then a table and the verdicts named arm64/PART/TEST.
+versus() {
+	local part=$1 script=$2 rt bin t st
+	shift 2
 	declare -A res
 	for rt in runc skiff; do
 		bin=runc
 		[[ $rt == runc ]] || bin=$A/skiff
-		RUNTIME=$bin IT_ROOT=/run/skiff-it-$rt "$here/run-tests.sh" "${CG_TESTS[@]}" \
-			>"$W/cg-$rt.out" 2>"$W/cg-$rt.err"
+		RUNTIME=$bin IT_ROOT=/run/skiff-it-$rt "$here/$script" "$@" \
+			>"$W/$part-$rt.out" 2>"$W/$part-$rt.err"
 		while read -r st t; do
 			res[$t/$rt]=$st
-		done < <(sed -n 's/^\(PASS\|FAIL\|SKIP\) \([^ :]*\).*/\1 \2/p' "$W/cg-$rt.out")
-		grep '^FAIL' "$W/cg-$rt.out" | sed "s/^/  [$rt] /" >&2
+		done < <(sed -n 's/^\(PASS\|FAIL\|SKIP\) \([^ :]*\).*/\1 \2/p' "$W/$part-$rt.out")
+		grep '^FAIL' "$W/$part-$rt.out" | sed "s/^/  [$rt] /" >&2
 	done
-	printf '%-6s %-6s %s\n' runc skiff test
-	for t in "${CG_TESTS[@]}"; do
-		printf '%-6s %-6s %s\n' "${res[$t/runc]:-none}" "${res[$t/skiff]:-none}" "$t"
+	printf '  %-6s %-6s %s\n' runc skiff "$part"
+	for t in "$@"; do
+		printf '  %-6s %-6s %s\n' "${res[$t/runc]:-none}" "${res[$t/skiff]:-none}" "$t"
 	done
-	for t in "${CG_TESTS[@]}"; do
+	for t in "$@"; do
 		case ${res[$t/skiff]:-none}/${res[$t/runc]:-none} in
-		PASS/*) echo "PASS arm64/cgroup/$t" ;;
-		SKIP/*) echo "SKIP arm64/cgroup/$t: $(grep -m1 "^SKIP $t:" "$W/cg-skiff.out" | cut -d: -f2-)" ;;
+		PASS/*) echo "PASS arm64/$part/$t" ;;
+		SKIP/*) echo "SKIP arm64/$part/$t: $(grep -m1 "^SKIP $t:" "$W/$part-skiff.out" | cut -d: -f2-)" ;;
 		*/PASS)
-			echo "FAIL arm64/cgroup/$t (runc passes it)"
+			echo "FAIL arm64/$part/$t (runc passes it)"
 			((fails++))
 			;;
-		*) echo "SKIP arm64/cgroup/$t: skiff ${res[$t/skiff]:-none}, runc ${res[$t/runc]:-none} too (the test or the VM)" ;;
+		*) echo "SKIP arm64/$part/$t: skiff ${res[$t/skiff]:-none}, runc ${res[$t/runc]:-none} too (the test or the VM)" ;;
 		esac
 	done
 }
+
+part_cgroup() { versus cgroup run-tests.sh "${CG_TESTS[@]}"; }
+part_security() { versus security suite-security.sh "${SECURITY_TESTS[@]}"; }
 
 # part_conformance: the chosen test executables, libtest's verdicts turned
 # into lines; a test that recorded a skip (tests/src/skip.rs) is a SKIP.
@@ -127,15 +135,17 @@ part_shim() {
 		*) echo "$line" ;;
 		esac
 		[[ $line != FAIL\ * ]] || ((fails++))
-	done < <(IT_SHIM=$A/containerd-shim-skiff-v2 "$here/suite-shim.sh" "${SHIM_TESTS[@]}" 2>&1)
+	done < <(IT_SHIM=$A/containerd-shim-skiff-v2 \
+		IT_CRI_TEST=$repo/integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test \
+		"$here/suite-shim.sh" "${SHIM_TESTS[@]}" 2>&1)
 }
 
 for p in "${parts[@]}"; do
 	t1=$SECONDS
 	case $p in
-	cgroup | conformance | shim) "part_$p" ;;
+	cgroup | security | conformance | shim) "part_$p" ;;
 	*)
-		echo "FAIL arm64/$p: no such part (cgroup, conformance, shim)"
+		echo "FAIL arm64/$p: no such part (cgroup, security, conformance, shim)"
 		((fails++))
 		;;
 	esac

@@ -9,7 +9,8 @@ SHIM=${IT_SHIM:-$repo/target/release/containerd-shim-skiff-v2}
 IT_TMP=${IT_TMP:-/var/tmp/skiff-shim-it}
 IMG=docker.io/library/skiff-busybox:latest
 PAUSE=docker.io/library/skiff-pause:latest
-CRI_TEST=$repo/integration/cri/target/release/skiff-cri-test
+# IT_CRI_TEST: another build of the CRI client (the arm64 stage's).
+CRI_TEST=${IT_CRI_TEST:-$repo/integration/cri/target/release/skiff-cri-test}
 NS=skiff-it
 C=(timeout --foreground 60 ctr -n "$NS")
 RT=(--runtime io.containerd.skiff.v2)

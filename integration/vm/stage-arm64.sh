@@ -21,6 +21,10 @@ for f in skiff containerd-shim-skiff-v2 conformance-tests sysno; do
 		exit 1
 	fi
 done
+if [[ ! -x $repo/integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test ]]; then
+	echo "FAIL vm-arm64: integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test is missing (make build-arm64)"
+	exit 1
+fi
 # shellcheck source=../../hack/vm/lib.sh
 . "$repo/hack/vm/lib.sh"
 vm_ready_or_skip vm-arm64 --arch arm64 || exit 0

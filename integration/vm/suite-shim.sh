@@ -325,6 +325,17 @@ t_shim_killed_mid_create() {
 	rm -rf "$d"
 }
 
+# shim_start_bare DIR ID: `containerd-shim-skiff-v2 start` run by hand in
+# DIR, as containerd runs it but with no task to follow; prints the
+# daemon's pid.
+shim_start_bare() {
+	local d=$1 id=$2
+	(cd "$d" && TTRPC_ADDRESS=/run/containerd/containerd.sock.ttrpc containerd-shim-skiff-v2 \
+		-namespace "$NS" -id "$id" -address /run/containerd/containerd.sock start </dev/null >"$d/start.out") ||
+		{ log "shim start failed: $(cat "$d/start.out")"; return 1; }
+	cat "$d/shim.pid"
+}
+
 # containerd sends Create right after `start`, and Shutdown right after the
 # last Delete. A shim that gets neither (its containerd restarted in
 # between) must not live forever: with no task for 30 s it exits. A shim
@@ -334,10 +345,7 @@ t_idle_shim_exits() {
 	rm -rf "$d"
 	mkdir -p "$d"
 	"${C[@]}" run -d "${RT[@]}" "$IMG" busy1 sleep 600 >/dev/null || return 1
-	(cd "$d" && TTRPC_ADDRESS=/run/containerd/containerd.sock.ttrpc containerd-shim-skiff-v2 \
-		-namespace "$NS" -id "$id" -address /run/containerd/containerd.sock start </dev/null >"$d/start.out") ||
-		{ log "shim start failed: $(cat "$d/start.out")"; return 1; }
-	spid=$(cat "$d/shim.pid") || return 1
+	spid=$(shim_start_bare "$d" "$id") || return 1
 	t0=$SECONDS
 	sleep 20
 	kill -0 "$spid" 2>/dev/null || { log "the shim with no task exited before 20 s"; return 1; }
@@ -359,10 +367,7 @@ t_log_fifo_unread() {
 	rm -rf "$d"
 	mkdir -p "$d"
 	mkfifo "$d/log"
-	(cd "$d" && TTRPC_ADDRESS=/run/containerd/containerd.sock.ttrpc containerd-shim-skiff-v2 \
-		-namespace "$NS" -id "$id" -address /run/containerd/containerd.sock start </dev/null >"$d/start.out") ||
-		{ log "shim start failed: $(cat "$d/start.out")"; return 1; }
-	spid=$(cat "$d/shim.pid") || return 1
+	spid=$(shim_start_bare "$d" "$id") || return 1
 	t0=$SECONDS
 	sleep 1
 	kill -0 "$spid" 2>/dev/null || { log "the shim exited at once"; return 1; }

@@ -15,16 +15,13 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 t0=$SECONDS
 A=target/aarch64-unknown-linux-gnu/release
-for f in skiff containerd-shim-skiff-v2 conformance-tests sysno; do
-	if [[ ! -e $repo/$A/$f ]]; then
-		echo "FAIL vm-arm64: $A/$f is missing (make build-arm64)"
+for f in "$A"/{skiff,containerd-shim-skiff-v2,conformance-tests,sysno} \
+	integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test; do
+	if [[ ! -e $repo/$f ]]; then
+		echo "FAIL vm-arm64: $f is missing (make build-arm64)"
 		exit 1
 	fi
 done
-if [[ ! -x $repo/integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test ]]; then
-	echo "FAIL vm-arm64: integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test is missing (make build-arm64)"
-	exit 1
-fi
 # shellcheck source=../../hack/vm/lib.sh
 . "$repo/hack/vm/lib.sh"
 vm_ready_or_skip vm-arm64 --arch arm64 || exit 0

@@ -153,12 +153,13 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
     // reused) between the liveness check and the signal.
     let _lock = root.lock(id)?;
     let (s, status) = load(root, id)?;
+    let not_running = || Error::WrongStatus {
+        id: id.into(),
+        status: Status::Stopped.to_string(),
+        msg: "container not running".into(),
+    };
     if status == Status::Stopped {
-        return Err(Error::WrongStatus {
-            id: id.into(),
-            status: status.to_string(),
-            msg: "container not running".into(),
-        });
+        return Err(not_running());
     }
     let sig = Signal::try_from(signal).ok();
     let targets = if all {
@@ -178,11 +179,7 @@ pub fn kill(root: &StateRoot, id: &str, signal: i32, all: bool) -> Result<()> {
         // The init died since `load` (a concurrent kill): the container is
         // stopped now, and says so as it would have a moment later.
         if r == Err(nix::errno::Errno::ESRCH) {
-            return Err(Error::WrongStatus {
-                id: id.into(),
-                status: Status::Stopped.to_string(),
-                msg: "container not running".into(),
-            });
+            return Err(not_running());
         }
         r.map_err(|e| Error::Sys {
             step: format!("kill {pid}"),

@@ -20,7 +20,7 @@ pub fn features() -> Value {
         "linux": {
             "namespaces": ["cgroup", "ipc", "mount", "network", "pid", "time", "user", "uts"],
             "capabilities": caps,
-            "cgroup": { "v1": false, "v2": true, "systemd": true, "systemdUser": false, "rdma": true },
+            "cgroup": { "v1": true, "v2": true, "systemd": true, "systemdUser": false, "rdma": true },
             "seccomp": crate::security::seccomp::features(),
             // What this host can use: AppArmor needs the LSM enabled, Intel
             // RDT needs resctrl mounted; SELinux labels are applied when
@@ -31,7 +31,29 @@ pub fn features() -> Value {
             "mountExtensions": { "idmap": { "enabled": true } }
         },
         "annotations": {
-            "io.github.skiff.version": env!("CARGO_PKG_VERSION")
+            "io.github.skiff.version": env!("CARGO_PKG_VERSION"),
+            "io.github.skiff.cgroup.driver": cgroup_driver(),
+            "io.github.skiff.cgroup.controllers": cgroup_controllers().join(" ")
         }
     })
+}
+
+/// The cgroup driver skiff uses on this host: `v2`, `v1` or `none`.
+fn cgroup_driver() -> &'static str {
+    if crate::cgroups::v2::is_v2_host() {
+        "v2"
+    } else if crate::cgroups::v1::is_v1_host() {
+        "v1"
+    } else {
+        "none"
+    }
+}
+
+/// The controllers that driver has here.
+fn cgroup_controllers() -> Vec<String> {
+    if crate::cgroups::v1::is_v1_host() {
+        crate::cgroups::v1::available_controllers()
+    } else {
+        crate::cgroups::v2::available_controllers()
+    }
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::cgroups::v2;
+use crate::cgroups::{v1, v2};
 
 /// How a check came out.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -81,20 +81,53 @@ pub fn can_run(checks: &[Check]) -> bool {
     checks.iter().all(|c| c.status != Status::Fail)
 }
 
-fn cgroups(rootless: bool) -> Check {
-    let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
-    if !v2::is_v2_host() {
-        let layout = if unified {
-            "hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
-        } else {
-            "v1 (legacy)"
-        };
+/// A legacy or hybrid host: skiff's v1 driver.
+fn cgroups_v1(unified: bool, rootless: bool) -> Check {
+    if !v1::is_v1_host() {
         return check(
             "cgroup",
             Status::Warn,
-            format!("{layout}: skiff drives cgroup v2 only, so containers run in skiff's own cgroup and a linux.resources limit is refused"),
-            Some("boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2)"),
+            "no cgroup hierarchy mounted: containers run in skiff's own cgroup and limits are refused".into(),
+            Some("mount cgroup2 on /sys/fs/cgroup"),
         );
+    }
+    let layout = if unified {
+        "v1 hybrid (v1 controllers, cgroup2 at /sys/fs/cgroup/unified)"
+    } else {
+        "v1 legacy"
+    };
+    let ctrls = v1::available_controllers();
+    let detail = format!("{layout}, v1 driver, controllers: {}", ctrls.join(" "));
+    if rootless {
+        return check(
+            "cgroup",
+            Status::Warn,
+            format!("{detail}; cgroup v1 is not delegated to users: rootless containers run without limits, and limits are refused"),
+            Some("boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2) to delegate cgroups"),
+        );
+    }
+    let missing: Vec<&str> = [
+        "cpu", "cpuacct", "memory", "pids", "blkio", "cpuset", "devices", "freezer",
+    ]
+    .into_iter()
+    .filter(|c| !ctrls.iter().any(|a| a == c))
+    .collect();
+    if missing.is_empty() {
+        check("cgroup", Status::Ok, detail, None)
+    } else {
+        check(
+            "cgroup",
+            Status::Warn,
+            format!("{detail}; not mounted: {}", missing.join(" ")),
+            Some("mount the missing v1 controllers under /sys/fs/cgroup"),
+        )
+    }
+}
+
+fn cgroups(rootless: bool) -> Check {
+    let unified = Path::new("/sys/fs/cgroup/unified/cgroup.controllers").exists();
+    if !v2::is_v2_host() {
+        return cgroups_v1(unified, rootless);
     }
     let ctrls = v2::available_controllers();
     let missing: Vec<&str> = ["cpu", "memory", "pids", "io", "cpuset"]

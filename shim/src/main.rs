@@ -17,6 +17,7 @@ mod process;
 mod serve;
 mod service;
 mod stats;
+mod stats_v1;
 
 use std::io::Write;
 

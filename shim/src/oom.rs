@@ -63,8 +63,9 @@ impl OomWatch {
     /// Start counting for container `id` (init pid `init`); kills before
     /// now are not reported.
     pub fn add(&self, id: &str, init: i32, cgroup: &Cgroup) {
-        let watch = self.inotify.as_ref().and_then(|w| {
-            let file = cgroup.dir.join("memory.events");
+        // cgroup v1 has no memory.events: its count is read at the reap.
+        let events = cgroup.v2().map(|c| c.dir.join("memory.events"));
+        let watch = self.inotify.as_ref().zip(events).and_then(|(w, file)| {
             w.add_watch(&file, AddWatchFlags::IN_MODIFY)
                 .map_err(|e| log::warn!("watch {}: {e}", file.display()))
                 .ok()
@@ -130,7 +131,11 @@ mod tests {
         let events = dir.join("memory.events");
         std::fs::write(&events, "oom 0\noom_kill 1\n").unwrap();
         let w = OomWatch::new();
-        w.add("c", 42, &Cgroup { dir: dir.clone() });
+        w.add(
+            "c",
+            42,
+            &Cgroup::V2(libcontainer::cgroups::v2::Cgroup { dir: dir.clone() }),
+        );
         assert_eq!(w.take_new("c"), 0, "kills before add are not new");
         std::fs::write(&events, "oom 2\noom_kill 3\n").unwrap();
         w.reaped(41);

@@ -24,7 +24,8 @@ use crate::helper;
 use crate::oom::OomWatch;
 use crate::options::Options;
 use crate::process::{err, IoPaths, Process, Status};
-use crate::stats;
+use crate::{stats, stats_v1};
+use libcontainer::cgroups::Cgroup;
 
 /// Set when the shim should exit.
 #[derive(Debug, Default)]
@@ -511,8 +512,12 @@ impl Task for Service {
         let cg = c
             .cgroup
             .as_ref()
-            .ok_or_else(|| err(Code::UNIMPLEMENTED, "the container has no cgroup v2"))?;
-        let any = stats::to_any(&stats::metrics(cg)).map_err(to_status)?;
+            .ok_or_else(|| err(Code::UNIMPLEMENTED, "the container has no cgroup"))?;
+        let any = match cg {
+            Cgroup::V2(cg) => stats::to_any(&stats::metrics(cg)),
+            Cgroup::V1(_) => stats_v1::to_any(&stats_v1::metrics(&cg.stats())),
+        }
+        .map_err(to_status)?;
         Ok(StatsResponse {
             stats: MessageField::some(any),
             ..Default::default()

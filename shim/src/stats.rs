@@ -8,7 +8,7 @@ use containerd_shim::protos::cgroups_v2::metrics::{
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::Message;
-use libcontainer::cgroups::Cgroup;
+use libcontainer::cgroups::v2::Cgroup;
 
 /// The type URL containerd expects for cgroup v2 metrics.
 pub const TYPE_URL: &str = "io.containerd.cgroups.v2.Metrics";

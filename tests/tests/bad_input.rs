@@ -102,15 +102,30 @@ fn resources_are_rejected() {
     if !preflight("resources_are_rejected") {
         return;
     }
-    // Refused only where skiff cannot apply it: a host without cgroup v2's
-    // memory controller (cgroup v1 is not supported yet).
-    let v2_memory = fs::read_to_string("/sys/fs/cgroup/cgroup.controllers")
-        .is_ok_and(|c| c.split_whitespace().any(|x| x == "memory"));
-    if v2_memory {
-        skip!("this host has cgroup v2's memory controller: the limit is applied, not refused");
-    }
+    // Refused only where skiff cannot apply it: a limit for a controller
+    // this host has neither in cgroup v2 nor mounted as a v1 hierarchy.
+    let v2 = fs::read_to_string("/sys/fs/cgroup/cgroup.controllers").unwrap_or_default();
+    let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let has = |c: &str| {
+        v2.split_whitespace().any(|x| x == c)
+            || mounts.lines().any(|l| {
+                l.contains(" - cgroup ")
+                    && l.rsplit(' ')
+                        .next()
+                        .is_some_and(|o| o.split(',').any(|x| x == c))
+            })
+    };
+    let limit = if !has("hugetlb") {
+        json!({"hugepageLimits": [{"pageSize": "2MB", "limit": 4194304}]})
+    } else if !has("rdma") {
+        json!({"rdma": {"mlx5_0": {"hcaHandles": 3}}})
+    } else {
+        skip!(
+            "this host has the hugetlb and rdma controllers: the limits are applied, not refused"
+        );
+    };
     let mut bundle = Bundle::with_args(&["true"]);
-    bundle.config_mut()["linux"]["resources"] = json!({"memory": {"limit": 67108864}});
+    bundle.config_mut()["linux"]["resources"] = limit;
     create_and_run_fail(&bundle, "linux.resources", "resources");
 }
 

@@ -1,12 +1,14 @@
-//! Resource control: the cgroup v2 manager and the checks made before a
-//! container is built.
+//! Resource control: the cgroup v2 and v1 managers and the checks made
+//! before a container is built.
 
+mod handle;
 pub mod systemd;
+pub mod v1;
 pub mod v2;
 
 use oci_spec::runtime::{LinuxResources, Spec};
 
-pub use v2::Cgroup;
+pub use handle::Cgroup;
 
 use crate::error::{Error, Result};
 
@@ -49,17 +51,26 @@ fn wanted(r: &LinuxResources) -> Vec<(&'static str, &'static str)> {
 }
 
 /// Fail with a clear error naming the field and the controller if `r`
-/// asks for a limit this host cannot enforce (no cgroup v2, or the
+/// asks for a limit this host cannot enforce (no cgroup at all, or the
 /// controller is missing). Device rules are always accepted: on a host
-/// without cgroup v2 the container's /dev only holds the nodes skiff made.
+/// without a devices controller the container's /dev only holds the nodes
+/// skiff made.
 pub fn check_resources(r: &LinuxResources) -> Result<()> {
-    let available = v2::available_controllers();
+    check_memory_values(r)?;
+    let v1 = v1::is_v1_host();
+    let available = if v1 {
+        v1::available_controllers()
+    } else {
+        v2::available_controllers()
+    };
     for (field, ctrl) in wanted(r) {
+        // v1 calls v2's io controller blkio.
+        let ctrl = if v1 && ctrl == "io" { "blkio" } else { ctrl };
         if !available.iter().any(|a| a == ctrl) {
-            let why = if v2::is_v2_host() {
+            let why = if v2::is_v2_host() || v1 {
                 "is not enabled on this host"
             } else {
-                "needs cgroup v2, which this host does not have"
+                "needs a cgroup hierarchy, which this host does not have"
             };
             return Err(Error::Unsupported {
                 field: format!("linux.resources.{field}"),
@@ -69,9 +80,9 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
     }
     for k in r.unified().iter().flat_map(|u| u.keys()) {
         if !v2::is_v2_host() {
-            return Err(Error::Unsupported {
+            return Err(Error::Invalid {
                 field: format!("linux.resources.unified[{k:?}]"),
-                msg: "needs cgroup v2, which this host does not have".into(),
+                msg: "invalid configuration: cannot use unified on cgroup v1".into(),
             });
         }
         v2::check_unified(k, &available)?;
@@ -79,10 +90,33 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// Memory byte counts are -1 (unlimited) or not negative: the kernel
+/// refuses other negative values on v1 and v2 alike (runc fails writing them).
+fn check_memory_values(r: &LinuxResources) -> Result<()> {
+    let Some(m) = r.memory() else { return Ok(()) };
+    let fields = [
+        ("limit", m.limit()),
+        ("reservation", m.reservation()),
+        ("swap", m.swap()),
+        ("kernel", m.kernel()),
+        ("kernelTCP", m.kernel_tcp()),
+    ];
+    for (name, v) in fields {
+        if let Some(v) = v.filter(|v| *v < -1) {
+            return Err(Error::Invalid {
+                field: format!("linux.resources.memory.{name}"),
+                msg: format!("{v} is neither -1 (unlimited) nor a byte count"),
+            });
+        }
+    }
+    Ok(())
+}
+
 /// How a new container gets its cgroup.
 #[derive(Debug)]
 pub enum Placement {
-    /// No cgroup v2 here: the container stays in skiff's own cgroup.
+    /// No cgroup hierarchy here (or the systemd driver on cgroup v1): the
+    /// container stays in skiff's own cgroup.
     None,
     /// The fs driver: this directory, made before the clone.
     Fs(Cgroup),
@@ -92,12 +126,16 @@ pub enum Placement {
 }
 
 impl Placement {
-    /// Undo a placement after a failed create (nothing if not made yet).
+    /// Undo a placement after a failed create whose init is dead already
+    /// (nothing if not made yet). A cgroup that still holds processes was
+    /// someone else's (create refuses a busy cgroup): it is left alone.
     pub fn undo(&self) {
         match self {
             Placement::None => {}
             Placement::Fs(c) => {
-                let _ = c.destroy();
+                if c.procs().is_ok_and(|p| p.is_empty()) {
+                    let _ = c.destroy();
+                }
             }
             Placement::Systemd(s) => {
                 let _ = s.stop();
@@ -109,22 +147,30 @@ impl Placement {
     }
 }
 
-/// The placement of a new container: on a cgroup v2 host always (runc's
-/// default path when none is given), through systemd with `systemd`.
+/// The placement of a new container: always where the host has cgroups
+/// (runc's default path when none is given), through systemd with
+/// `systemd` on a cgroup v2 host.
 pub fn for_container(spec: &Spec, id: &str, systemd: bool) -> Result<Placement> {
-    if !v2::is_v2_host() {
-        tracing::debug!("no cgroup v2 hierarchy: the container stays in skiff's cgroup");
-        return Ok(Placement::None);
-    }
     let path = spec
         .linux()
         .as_ref()
         .and_then(|l| l.cgroups_path().as_deref());
+    if !v2::is_v2_host() {
+        if !v1::is_v1_host() {
+            tracing::debug!("no cgroup hierarchy: the container stays in skiff's cgroup");
+            return Ok(Placement::None);
+        }
+        if systemd {
+            tracing::warn!("--systemd-cgroup on cgroup v1 is not supported yet: the container stays in skiff's cgroup");
+            return Ok(Placement::None);
+        }
+        return v1::Cgroup::resolve(path, id).map(|c| Placement::Fs(Cgroup::V1(c)));
+    }
     if systemd {
         let p = path.map(|p| p.to_string_lossy().into_owned());
         return systemd::Scope::parse(p.as_deref(), id).map(Placement::Systemd);
     }
-    Cgroup::resolve(path, id).map(Placement::Fs)
+    v2::Cgroup::resolve(path, id).map(|c| Placement::Fs(Cgroup::V2(c)))
 }
 
 /// Does `r` ask for any limit (anything but device rules)?
@@ -157,7 +203,11 @@ pub fn if_delegated(placement: Placement, spec: &Spec) -> Result<Placement> {
             })
         }
     };
-    let Err(why) = v2::delegation(cg) else {
+    let delegated = match cg {
+        Cgroup::V2(c) => v2::delegation(c),
+        Cgroup::V1(_) => Err("cgroup v1 hierarchies are not delegated to users".to_string()),
+    };
+    let Err(why) = delegated else {
         return Ok(placement);
     };
     let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
@@ -172,7 +222,7 @@ pub fn if_delegated(placement: Placement, spec: &Spec) -> Result<Placement> {
     }
     tracing::debug!(
         "rootless: not using cgroup {} ({why}): the container stays in skiff's cgroup",
-        cg.dir.display()
+        cg.display()
     );
     Ok(Placement::None)
 }
@@ -182,19 +232,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn hybrid_host_refuses_limits_by_name() {
-        if v2::is_v2_host() {
-            skiff_conformance::skip!("this host has cgroup v2");
+    fn v1_host_takes_limits_and_refuses_unified_by_name() {
+        if !v1::is_v1_host() {
+            skiff_conformance::skip!("this host has no cgroup v1 hierarchies");
         }
         let r: LinuxResources =
             serde_json::from_str(r#"{"devices":[{"allow":false,"access":"rwm"}]}"#).unwrap();
         assert!(check_resources(&r).is_ok());
-        let r: LinuxResources = serde_json::from_str(r#"{"pids":{"limit":10}}"#).unwrap();
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":1048576}}"#).unwrap();
+        assert!(check_resources(&r).is_ok());
+        let r: LinuxResources = serde_json::from_str(r#"{"unified":{"pids.max":"5"}}"#).unwrap();
         let e = check_resources(&r).unwrap_err().to_string();
-        assert!(
-            e.starts_with("linux.resources.pids:") && e.contains("pids controller"),
-            "{e}"
+        assert_eq!(
+            e,
+            "linux.resources.unified[\"pids.max\"]: invalid configuration: cannot use unified on cgroup v1"
         );
+    }
+
+    #[test]
+    fn negative_memory_values_other_than_unlimited_are_refused() {
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"limit":-5}}"#).unwrap();
+        let e = check_resources(&r).unwrap_err().to_string();
+        assert!(e.starts_with("linux.resources.memory.limit: -5"), "{e}");
+        let r: LinuxResources = serde_json::from_str(r#"{"memory":{"swap":-2}}"#).unwrap();
+        assert!(check_memory_values(&r).is_err());
+        let r: LinuxResources =
+            serde_json::from_str(r#"{"memory":{"limit":-1,"swap":-1}}"#).unwrap();
+        assert!(check_memory_values(&r).is_ok());
     }
 
     #[test]

@@ -21,8 +21,8 @@ use oci_spec::runtime::LinuxResources;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, MessageStream};
 
+use super::v2::Cgroup;
 use super::v2::MOUNT;
-use super::Cgroup;
 use crate::error::{Error, Result};
 
 mod props;

@@ -112,21 +112,22 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
     res
 }
 
-/// clone3 straight into `cgroup` (CLONE_INTO_CGROUP); on kernels without
-/// it, clone and then write the child's pid to cgroup.procs.
+/// clone3 straight into `cgroup` (CLONE_INTO_CGROUP, given its `fd`); on
+/// kernels without it and on cgroup v1, clone and then move the child in.
 pub(crate) fn clone_into(
     flags: u64,
     cgroup: Option<&Cgroup>,
     fd: Option<&OwnedFd>,
 ) -> Result<Forked> {
-    let raw = fd.map(std::os::fd::AsRawFd::as_raw_fd);
-    match sys::clone3(flags, raw) {
-        Err(nix::errno::Errno::E2BIG | nix::errno::Errno::ENOSYS) if raw.is_some() => {}
-        r => return r.step(|| "clone3".into()),
+    if let Some(raw) = fd.map(std::os::fd::AsRawFd::as_raw_fd) {
+        match sys::clone3(flags, Some(raw)) {
+            Err(nix::errno::Errno::E2BIG | nix::errno::Errno::ENOSYS) => {}
+            r => return r.step(|| "clone3".into()),
+        }
     }
     let forked = sys::clone3(flags, None).step(|| "clone3".into())?;
     if let (Forked::Parent(pid), Some(cg)) = (&forked, cgroup) {
-        cg.write("cgroup.procs", &pid.to_string())?;
+        cg.join(pid.as_raw())?;
     }
     Ok(forked)
 }
@@ -183,10 +184,11 @@ impl NsPlan {
 
     /// The flags for clone3 and those init unshares. One clone3 creates
     /// every new namespace, unless some must be joined first: then the
-    /// child joins them and unshares the rest itself. With the systemd
-    /// driver the scope exists only after the clone, so init makes its
-    /// cgroup namespace once it is in it (rooted there).
-    fn clone_and_unshare(&self, systemd: bool) -> (CloneFlags, CloneFlags) {
+    /// child joins them and unshares the rest itself. When init is moved
+    /// into its cgroup after the clone (`moved_later`: the systemd driver's
+    /// scope exists only then, cgroup v1 has no CLONE_INTO_CGROUP), init
+    /// makes its cgroup namespace once it is in it (rooted there).
+    fn clone_and_unshare(&self, moved_later: bool) -> (CloneFlags, CloneFlags) {
         let (mut clone, mut unshare) = if self.join.is_empty() {
             (self.new, CloneFlags::empty())
         } else {
@@ -195,7 +197,7 @@ impl NsPlan {
                 self.new - CloneFlags::CLONE_NEWPID,
             )
         };
-        if systemd && clone.contains(CloneFlags::CLONE_NEWCGROUP) {
+        if moved_later && clone.contains(CloneFlags::CLONE_NEWCGROUP) {
             clone.remove(CloneFlags::CLONE_NEWCGROUP);
             unshare.insert(CloneFlags::CLONE_NEWCGROUP);
         }
@@ -298,8 +300,12 @@ fn initial_state(id: &str, bundle: &Bundle, placement: &Placement) -> State {
         owner: String::new(),
         config: bundle.spec.clone(),
         cgroup: match placement {
-            Placement::Fs(c) => Some(c.dir.clone()),
+            Placement::Fs(Cgroup::V2(c)) => Some(c.dir.clone()),
             _ => None,
+        },
+        cgroup_paths: match placement {
+            Placement::Fs(Cgroup::V1(c)) => c.dirs.clone(),
+            _ => Vec::new(),
         },
         systemd: matches!(placement, Placement::Systemd(_)),
         creating: true,
@@ -334,7 +340,7 @@ fn place_init(
                 cg.set(r)?;
             }
             cg.apply_devices(resources)?;
-            Some(cg)
+            Some(Cgroup::V2(cg))
         }
     })
 }
@@ -406,10 +412,16 @@ fn create_in(
         root.save(&state)?;
     }
     let (fs_cgroup, cgroup_fd) = match placement {
-        Placement::Fs(c) => (Some(c), Some(c.create(resources)?)),
+        Placement::Fs(c) => (Some(c), c.create(resources)?),
         _ => (None, None),
     };
-    let (clone_flags, unshare) = ns.clone_and_unshare(matches!(placement, Placement::Systemd(_)));
+    // Without CLONE_INTO_CGROUP init is moved in after the clone: its
+    // cgroup namespace must come after that.
+    let moved_later = matches!(
+        placement,
+        Placement::Systemd(_) | Placement::Fs(Cgroup::V1(_))
+    );
+    let (clone_flags, unshare) = ns.clone_and_unshare(moved_later);
     let (new_userns, in_userns) = (ns.new_userns(), ns.in_userns());
     let pid = match clone_into(clone_flags.bits() as u64, fs_cgroup, cgroup_fd.as_ref())? {
         Forked::Child => {
@@ -454,7 +466,7 @@ fn create_in(
     }
     let cgroup = place_init(placement, pid, resources)?;
     if matches!(placement, Placement::Systemd(_)) {
-        state.cgroup = cgroup.map(|c| c.dir);
+        state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
     handshake(&parent_chan, bundle, id, pid, &state)?;

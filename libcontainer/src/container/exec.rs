@@ -132,11 +132,8 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
             msg: "cannot exec in a paused container (use --ignore-paused to override)".into(),
         });
     }
-    let cgroup_fd = cgroup
-        .as_ref()
-        .filter(|c| c.exists())
-        .map(|c| c.open())
-        .transpose()?;
+    let cgroup = cgroup.filter(|c| c.exists());
+    let cgroup_fd = cgroup.as_ref().map(|c| c.open()).transpose()?.flatten();
     let seccomp = s.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
     let forked = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref()) {
         // Like runc: a rootless caller outside the container's delegated
@@ -161,6 +158,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
                 ns,
                 in_userns: ns.contains(CloneFlags::CLONE_NEWUSER),
                 chan: child_chan,
+                wait_joined: cgroup.is_some(),
                 console_socket,
                 preserve_fds: opts.preserve_fds,
                 attrs,
@@ -176,6 +174,9 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     }
     drop(child_chan);
     drop(console_socket);
+    if cgroup.is_some() {
+        parent_chan.send(&Msg::Joined)?;
+    }
     let pid = match ns.contains(CloneFlags::CLONE_NEWPID) {
         true => forked_pid(&parent_chan, pid)?,
         false => pid,
@@ -226,14 +227,16 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
 }
 
 /// `sub` (`--cgroup`) under the container's cgroup `c`: relative, without
-/// `..`, and existing (runc does not create it either).
-fn sub_cgroup(
-    c: &crate::cgroups::v2::Cgroup,
-    sub: &std::path::Path,
-) -> Result<crate::cgroups::v2::Cgroup> {
+/// `..`, and existing (runc does not create it either); cgroup v2 only.
+fn sub_cgroup(c: &crate::cgroups::Cgroup, sub: &std::path::Path) -> Result<crate::cgroups::Cgroup> {
     let bad = |msg: String| Error::Invalid {
         field: "--cgroup".into(),
         msg,
+    };
+    let Some(c) = c.v2() else {
+        return Err(bad(
+            "a sub-cgroup needs cgroup v2 (this host has cgroup v1)".into(),
+        ));
     };
     let ok = sub
         .components()
@@ -248,7 +251,9 @@ fn sub_cgroup(
     if !dir.is_dir() {
         return Err(bad(format!("{}: no such cgroup", dir.display())));
     }
-    Ok(crate::cgroups::v2::Cgroup { dir })
+    Ok(crate::cgroups::Cgroup::V2(crate::cgroups::v2::Cgroup {
+        dir,
+    }))
 }
 
 /// The pid an exec child forked into the container's pid namespace; the

@@ -356,7 +356,7 @@ fn kill_all(
 /// process that was started, then remove the cgroup. No hooks: the config
 /// went with the state.
 fn end_remains(id: &str, r: &state::Remains) -> Result<()> {
-    let cg = r.cgroup.clone().map(|dir| crate::cgroups::Cgroup { dir });
+    let cg = crate::cgroups::Cgroup::from_dirs(r.cgroup.clone());
     let init = Pid::from_raw(r.pid);
     let mut pids = cg.as_ref().map(procs_of).unwrap_or_default();
     if procfs::is_alive(init, r.pid_start) {
@@ -415,7 +415,8 @@ pub fn set_paused(root: &StateRoot, id: &str, pause: bool) -> Result<()> {
     }
     let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
         field: "linux.cgroupsPath".into(),
-        msg: "pause and resume need the container's own cgroup v2 (this host has none)".into(),
+        msg: "pause and resume need the container's own cgroup (this host has no cgroup hierarchy)"
+            .into(),
     })?;
     cg.freeze(pause)
 }
@@ -434,7 +435,7 @@ pub fn update(root: &StateRoot, id: &str, r: &oci_spec::runtime::LinuxResources)
     crate::cgroups::check_resources(r)?;
     let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
         field: "linux.resources".into(),
-        msg: "update needs the container's own cgroup v2 (this host has none)".into(),
+        msg: "update needs the container's own cgroup (this host has no cgroup hierarchy)".into(),
     })?;
     if s.systemd {
         systemd_scope(&s, id)?.set_resources(r)?;
@@ -456,7 +457,8 @@ pub fn stats(
     let (s, status) = load(root, id)?;
     let cg = s.cgroup().ok_or_else(|| Error::Unsupported {
         field: "linux.cgroupsPath".into(),
-        msg: "statistics need the container's own cgroup v2 (this host has none)".into(),
+        msg: "statistics need the container's own cgroup (this host has no cgroup hierarchy)"
+            .into(),
     })?;
-    Ok((crate::cgroups::v2::stats(&cg), cg, status))
+    Ok((cg.stats(), cg, status))
 }

@@ -68,9 +68,13 @@ pub struct State {
     pub owner: String,
     /// The config the container was created from.
     pub config: Spec,
-    /// The container's cgroup directory, when skiff made one.
+    /// The container's cgroup v2 directory, when skiff made one.
     #[serde(default)]
     pub cgroup: Option<PathBuf>,
+    /// The container's cgroup v1 directories (one per hierarchy), when
+    /// skiff made them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cgroup_paths: Vec<PathBuf>,
     /// The cgroup is a systemd scope (`--systemd-cgroup`).
     #[serde(default)]
     pub systemd: bool,
@@ -88,9 +92,23 @@ impl State {
 
     /// The container's cgroup, if it has its own.
     pub fn cgroup(&self) -> Option<crate::cgroups::Cgroup> {
+        if !self.cgroup_paths.is_empty() {
+            return Some(crate::cgroups::Cgroup::V1(crate::cgroups::v1::Cgroup {
+                dirs: self.cgroup_paths.clone(),
+            }));
+        }
         self.cgroup
             .clone()
-            .map(|dir| crate::cgroups::Cgroup { dir })
+            .map(|dir| crate::cgroups::Cgroup::V2(crate::cgroups::v2::Cgroup { dir }))
+    }
+
+    /// Record the container's cgroup (`None`: it has none of its own).
+    pub fn set_cgroup(&mut self, cg: Option<&crate::cgroups::Cgroup>) {
+        self.cgroup = cg.and_then(|c| c.v2()).map(|c| c.dir.clone());
+        self.cgroup_paths = match cg {
+            Some(crate::cgroups::Cgroup::V1(c)) => c.dirs.clone(),
+            _ => Vec::new(),
+        };
     }
 
     /// The init pid.
@@ -120,14 +138,15 @@ pub struct Remains {
     pub pid: i32,
     /// Its start time, to tell a reused pid.
     pub pid_start: u64,
-    /// The container's cgroup directory, when skiff made one.
-    pub cgroup: Option<PathBuf>,
+    /// The container's cgroup directories (one on v2, one per hierarchy
+    /// on v1), when skiff made them.
+    pub cgroup: Vec<PathBuf>,
 }
 
 impl Remains {
     fn encode(&self) -> Vec<u8> {
         let mut out = format!("{} {}\n", self.pid, self.pid_start).into_bytes();
-        if let Some(cg) = &self.cgroup {
+        for cg in &self.cgroup {
             out.extend_from_slice(cg.as_os_str().as_bytes());
             out.push(b'\n');
         }
@@ -138,10 +157,13 @@ impl Remains {
         let mut lines = data.split(|&b| b == b'\n');
         let first = std::str::from_utf8(lines.next()?).ok()?;
         let (pid, start) = first.split_once(' ')?;
+        // Only whole lines (a torn last one could name a parent cgroup).
+        let whole = lines.clone().count().saturating_sub(1);
         let cgroup = lines
-            .next()
-            .filter(|l| l.first() == Some(&b'/'))
-            .map(|l| PathBuf::from(std::ffi::OsStr::from_bytes(l)));
+            .take(whole)
+            .take_while(|l| l.first() == Some(&b'/'))
+            .map(|l| PathBuf::from(std::ffi::OsStr::from_bytes(l)))
+            .collect();
         Some(Remains {
             pid: pid.parse().ok().filter(|&p| p > 0)?,
             pid_start: start.parse().ok()?,
@@ -281,7 +303,7 @@ impl StateRoot {
             let remains = Remains {
                 pid: state.pid,
                 pid_start: state.pid_start,
-                cgroup: state.cgroup.clone(),
+                cgroup: state.cgroup().map(|c| c.dirs()).unwrap_or_default(),
             };
             let path = dir.join(REMAINS_FILE);
             std::fs::write(&path, remains.encode()).path(&path)?;
@@ -386,12 +408,20 @@ mod tests {
             Remains {
                 pid: 42,
                 pid_start: 123456,
-                cgroup: Some(PathBuf::from("/sys/fs/cgroup/a b/c")),
+                cgroup: vec![PathBuf::from("/sys/fs/cgroup/a b/c")],
+            },
+            Remains {
+                pid: 43,
+                pid_start: 1,
+                cgroup: vec![
+                    PathBuf::from("/sys/fs/cgroup/cpu/x"),
+                    PathBuf::from("/sys/fs/cgroup/memory/a/x"),
+                ],
             },
             Remains {
                 pid: 7,
                 pid_start: 0,
-                cgroup: None,
+                cgroup: vec![],
             },
         ] {
             assert_eq!(Remains::decode(&r.encode()), Some(r));
@@ -407,8 +437,13 @@ mod tests {
         ] {
             assert_eq!(Remains::decode(bad), None, "{bad:?}");
         }
-        // A relative (torn) cgroup line is not taken.
-        assert_eq!(Remains::decode(b"5 6\nsys/fs").and_then(|r| r.cgroup), None);
+        // A relative or torn cgroup line is not taken.
+        let cg = |d: &[u8]| Remains::decode(d).map(|r| r.cgroup);
+        assert_eq!(cg(b"5 6\nsys/fs\n"), Some(vec![]));
+        assert_eq!(
+            cg(b"5 6\n/sys/fs/cgroup/cpu/x\n/sys/fs/cgroup/mem"),
+            Some(vec![PathBuf::from("/sys/fs/cgroup/cpu/x")])
+        );
     }
 
     #[test]

@@ -35,6 +35,9 @@ pub enum Msg {
     /// Exec child to parent: the seccomp notify fd is attached; send it to
     /// the profile's listenerPath.
     SeccompFd,
+    /// Parent to exec child: the child is in the container's cgroup (moved
+    /// there after the clone): go on.
+    Joined,
     /// Exec child to parent: the host pid of the process it forked into
     /// the container's pid namespace (rootless exec; the child then exits).
     Pid(i32),

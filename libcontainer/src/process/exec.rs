@@ -31,6 +31,9 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     /// The child end of the channel.
     pub chan: Channel,
+    /// Wait for [`Msg::Joined`] before anything else: the parent moves
+    /// the child into the container's cgroup after the clone.
+    pub wait_joined: bool,
     /// Connected console socket, for `--tty`.
     pub console_socket: Option<OwnedFd>,
     /// `--preserve-fds`.
@@ -54,6 +57,9 @@ pub fn main(a: ExecArgs) -> ! {
 }
 
 fn run(a: ExecArgs) -> Result<Infallible> {
+    if a.wait_joined && !matches!(a.chan.recv()?, Some(Msg::Joined)) {
+        return Err(Error::Child("expected the parent's Joined".into()));
+    }
     super::setup::install_stdio(a.stdio)?;
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;
     drop(a.pidfd);

@@ -56,7 +56,7 @@ pub(crate) fn own_cgroup() -> Result<PathBuf> {
 }
 
 /// `path` without `..`, `.` or a leading `/`, so it stays under the mount.
-fn clean(path: &Path) -> Result<PathBuf> {
+pub(crate) fn clean(path: &Path) -> Result<PathBuf> {
     let mut out = PathBuf::new();
     for c in path.components() {
         match c {
@@ -73,7 +73,7 @@ fn clean(path: &Path) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn deny_all() -> oci_spec::runtime::LinuxDeviceCgroup {
+pub(crate) fn deny_all() -> oci_spec::runtime::LinuxDeviceCgroup {
     let mut d = oci_spec::runtime::LinuxDeviceCgroup::default();
     d.set_allow(false);
     d.set_access(Some("rwm".into()));

@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
 
-.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-arm64 k8s-test runtime-tools bench bench-smoke build-arm64 clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-v1 vm-test-arm64 k8s-test runtime-tools bench bench-smoke build-arm64 clean
 
 all: build
 
@@ -116,6 +116,12 @@ vm-test: build
 	integration/containerd2/stage.sh
 	$(REPORT) lines vm integration/vm/stage.sh
 
+# cgroup v1: the test VM booted with the legacy layout (conformance files,
+# the shim with ctr, podman; runc as the reference) and with the hybrid one
+# (the shim and podman), integration/vm/stage-v1.sh.
+vm-test-v1: build
+	$(REPORT) lines vm-v1 integration/vm/stage-v1.sh
+
 # A single-node Kubernetes (etcd, kube-apiserver, kubelet from
 # hack/thirdparty/kubernetes; containerd 2.x) in its own boot of the test
 # VM: pods with RuntimeClass skiff, and runc's as the reference
@@ -162,7 +168,7 @@ test:
 	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
 	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
 
-test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-arm64
+test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-v1 vm-test-arm64
 
 clean:
 	$(CARGO) clean

@@ -19,6 +19,8 @@
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
+# shellcheck source=conformance-lib.sh
+source "$here/conformance-lib.sh"
 A=$repo/target/aarch64-unknown-linux-gnu/release
 W=${IT_ARM64_WORK:-/var/tmp/skiff-arm64}
 t0=$SECONDS
@@ -86,45 +88,12 @@ versus() {
 part_cgroup() { versus cgroup run-tests.sh "${CG_TESTS[@]}"; }
 part_security() { versus security suite-security.sh "${SECURITY_TESTS[@]}"; }
 
-# part_conformance: the chosen test executables, libtest's verdicts turned
-# into lines; a test that recorded a skip (tests/src/skip.rs) is a SKIP.
+# part_conformance: the chosen test executables with the arm64 skiff.
 part_conformance() {
-	local name exe out skips t verdict t1
-	for name in "${CONFORMANCE[@]}"; do
-		exe=$(awk -v n="$name" '$1 == n { print $2 }' "$A/conformance-tests")
-		if [[ -z $exe || ! -x $exe ]]; then
-			echo "FAIL arm64/conformance/$name: no executable (hack/build-arm64 lists them in $A/conformance-tests)"
-			((fails++))
-			continue
-		fi
-		out=$W/conf-$name.out skips=$W/conf-$name.skips
-		: >"$skips"
-		t1=$SECONDS
-		(cd "$repo/tests" && SKIFF_BIN=$A/skiff SKIFF_TEST_SYSNO=$A/sysno SKIFF_SKIP_LOG=$skips \
-			timeout "${IT_ARM64_FILE_TIMEOUT:-300}" "$exe" --test-threads=2) >"$out" 2>"$W/conf-$name.err"
-		echo "# arm64 conformance $name: $((SECONDS - t1))s"
-		while read -r t verdict; do
-			case $verdict in
-			ok)
-				if grep -q "/$t"$'\t' "$skips"; then
-					echo "SKIP arm64/conformance/$name/$t: $(grep -m1 "/$t"$'\t' "$skips" | cut -f2)"
-				else
-					echo "PASS arm64/conformance/$name/$t"
-				fi
-				;;
-			ignored) echo "SKIP arm64/conformance/$name/$t: #[ignore]d (a heavy stage's)" ;;
-			*)
-				echo "FAIL arm64/conformance/$name/$t"
-				((fails++))
-				;;
-			esac
-		done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\).*/\1 \2/p' "$out")
-		if ! grep -q '^test result:' "$out"; then
-			echo "FAIL arm64/conformance/$name: the executable ended without a result: $(tail -n 3 "$W/conf-$name.err" | tr '\n' ' ')"
-			((fails++))
-		fi
-		grep -A30 '^failures:' "$out" | head -n 60 | sed "s/^/  [$name] /" >&2
-	done
+	local n=0
+	SKIFF_BIN=$A/skiff SKIFF_TEST_SYSNO=$A/sysno IT_CONFORMANCE_FILE_TIMEOUT=${IT_ARM64_FILE_TIMEOUT:-300} \
+		conformance_files arm64 "$A/conformance-tests" "$W" "${CONFORMANCE[@]}" || n=$?
+	((fails += n))
 }
 
 # part_shim: suite-shim.sh's chosen tests with the arm64 shim.

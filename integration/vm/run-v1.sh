@@ -10,7 +10,10 @@
 #      side by side: a memory limit lands in memory.limit_in_bytes, v1
 #      metrics, pause/resume through the freezer, an OOM kill reported
 #      before the exit, nothing left behind; podman (cgroupfs manager) with
-#      --memory and --pids-limit, with skiff and runc as its runtime.
+#      --memory and --pids-limit, with skiff and runc as its runtime; the
+#      systemd driver (the runtime's --systemd-cgroup: a transient scope,
+#      limits in its v1 directories, update, delete) and podman's systemd
+#      cgroup manager.
 #
 #   integration/vm/run-v1.sh [PART...]   # parts: conformance shim
 #
@@ -19,12 +22,14 @@
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
+# shellcheck source=conformance-lib.sh
+source "$here/conformance-lib.sh"
 R=$repo/target/release
 W=${IT_V1_WORK:-/var/tmp/skiff-v1}
 fails=0
 
 CONFORMANCE=(cgroup_v1 lifecycle exec crash check)
-SHIM_TESTS=(limit metrics pause_resume oom podman nothing_left)
+SHIM_TESTS=(limit metrics pause_resume oom podman systemd podman_systemd nothing_left)
 
 parts=("$@")
 ((${#parts[@]})) || parts=(conformance shim)
@@ -40,46 +45,12 @@ layout=legacy
 P=v1-$layout
 echo "PASS $P/layout ($(uname -r), $(awk -F: '$1 != 0 {print $2}' /proc/self/cgroup | sort | tr '\n' ' '))"
 
-# part_conformance: libtest's verdicts turned into lines; a test that
-# recorded a skip (tests/src/skip.rs) is a SKIP.
+# part_conformance: the chosen test executables.
 part_conformance() {
-	local name exe out skips t verdict t1
-	for name in "${CONFORMANCE[@]}"; do
-		exe=$(awk -v n="$name" '$1 == n { print $2 }' "$R/v1-conformance-tests" 2>/dev/null)
-		if [[ -z $exe || ! -x $exe ]]; then
-			echo "FAIL $P/conformance/$name: no executable (stage-v1.sh lists them in $R/v1-conformance-tests)"
-			((fails++))
-			continue
-		fi
-		out=$W/conf-$name.out skips=$W/conf-$name.skips t1=$SECONDS
-		: >"$skips"
-		(cd "$repo/tests" && SKIFF_BIN=$R/skiff SKIFF_SKIP_LOG=$skips \
-			timeout "${IT_V1_FILE_TIMEOUT:-600}" "$exe" --test-threads=2 --nocapture) >"$out" 2>"$W/conf-$name.err"
-		echo "# $P conformance $name: $((SECONDS - t1))s"
-		# cgroup_v1's table of skiff and runc.
-		grep '^  cgroup v1 ' "$W/conf-$name.err" || true
-		while read -r t verdict; do
-			case $verdict in
-			ok)
-				if grep -q "/$t"$'\t' "$skips"; then
-					echo "SKIP $P/conformance/$name/$t: $(grep -m1 "/$t"$'\t' "$skips" | cut -f2)"
-				else
-					echo "PASS $P/conformance/$name/$t"
-				fi
-				;;
-			ignored) echo "SKIP $P/conformance/$name/$t: #[ignore]d" ;;
-			*)
-				echo "FAIL $P/conformance/$name/$t"
-				((fails++))
-				;;
-			esac
-		done < <(sed -n 's/^test \(.*\) \.\.\. \(ok\|FAILED\|ignored\).*/\1 \2/p' "$out")
-		if ! grep -q '^test result:' "$out"; then
-			echo "FAIL $P/conformance/$name: the executable ended without a result: $(tail -n 3 "$W/conf-$name.err" | tr '\n' ' ')"
-			((fails++))
-		fi
-		grep -A30 '^failures:' "$out" | head -n 60 | sed "s/^/  [$name] /" >&2
-	done
+	local n=0
+	SKIFF_BIN=$R/skiff IT_CONFORMANCE_FILE_TIMEOUT=${IT_V1_FILE_TIMEOUT:-600} CONFORMANCE_TABLES=1 \
+		conformance_files "$P" "$R/v1-conformance-tests" "$W" "${CONFORMANCE[@]}" || n=$?
+	((fails += n))
 }
 
 # The memory hierarchy's directory of ctr's container ID (cgroupsPath /NS/ID).
@@ -115,29 +86,15 @@ t_pause_resume() {
 	kill_and_rm pr1
 }
 
-t_oom() {
-	local ev=$IT_TMP/events.oom rc=0
-	"${C[@]}" events >"$ev" 2>&1 &
-	local evpid=$!
-	sleep 1
-	"${C[@]}" run --rm "${RT[@]}" --memory-limit 33554432 "$IMG" oom1 \
-		sh -c 'echo 0 >/proc/self/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr "\000" a); echo survived' \
-		>/dev/null 2>&1 || rc=$?
-	sleep 2
-	kill "$evpid" 2>/dev/null
-	wait "$evpid" 2>/dev/null
-	expect "oom exit code" "$rc" 137 || return 1
-	local o e
-	o=$(grep -n '/tasks/oom' "$ev" | head -1 | cut -d: -f1)
-	e=$(grep -n '/tasks/exit.*oom1' "$ev" | head -1 | cut -d: -f1)
-	[[ -n $o && -n $e && $o -lt $e ]] || { log "events (the OOM must come before the exit): $(cat "$ev")"; return 1; }
-}
+t_oom() { shim_oom_test; }
 
 # podman with $RT_BIN as its OCI runtime: the limits land in the v1 files.
-t_podman() {
+t_podman() { podman_test cgroupfs; }
+t_podman_systemd() { podman_test systemd; }
+podman_test() {
 	command -v podman >/dev/null || { log "podman is not installed"; return 1; }
 	local id pid ok=0
-	id=$(timeout 150 podman --runtime "$RT_BIN" --cgroup-manager cgroupfs run -d --network none \
+	id=$(timeout 150 podman --runtime "$RT_BIN" --cgroup-manager "$1" run -d --network none \
 		--security-opt seccomp=unconfined --memory 64m --pids-limit 50 localhost/skiff-busybox sleep 600) ||
 		{ log "podman run: $id"; return 1; }
 	pid=$(podman inspect -f '{{.State.Pid}}' "$id")
@@ -146,6 +103,35 @@ t_podman() {
 		expect "pids.max" "$(cat "$(file pids pids.max)")" 50 && ok=1
 	timeout 60 podman rm -f -t 0 "$id" >/dev/null 2>&1
 	((ok))
+}
+
+# The runtime's systemd driver on v1: a scope in system.slice with the
+# limits in each hierarchy's directory of it.
+t_systemd() {
+	local b=$W/sd-bundle id=it-v1sd unit=skiff-it-v1sd.scope pid ok=0
+	rm -rf "$b"
+	SKIFF=$R/skiff "$repo/hack/mkbundle" "$b" sleep 600 >/dev/null 2>&1 || { log "mkbundle failed"; return 1; }
+	jq '.linux.cgroupsPath = "system.slice:skiff:it-v1sd" | .linux.resources = {memory: {limit: 67108864}, pids: {limit: 30}}' \
+		"$b/config.json" >"$b/c.json" && mv "$b/c.json" "$b/config.json"
+	local rt=("$RT_BIN" --root "$W/sd-root-$RT_BIN_NAME" --systemd-cgroup)
+	"${rt[@]}" create --bundle "$b" "$id" </dev/null >/dev/null 2>"$W/sd.err" || { log "create: $(cat "$W/sd.err")"; return 1; }
+	pid=$("${rt[@]}" state "$id" | jq -r .pid)
+	{
+		expect "systemctl is-active $unit" "$(systemctl is-active $unit 2>&1)" active &&
+			expect "init's memory cgroup" "$(awk -F: '$2 == "memory" {print $3}' "/proc/$pid/cgroup")" "/system.slice/$unit" &&
+			expect "memory.limit_in_bytes" "$(cat "/sys/fs/cgroup/memory/system.slice/$unit/memory.limit_in_bytes")" 67108864 &&
+			expect "pids.max" "$(cat "/sys/fs/cgroup/pids/system.slice/$unit/pids.max")" 30 &&
+			"${rt[@]}" update --memory 100663296 "$id" 2>"$W/sd.err" &&
+			expect "memory.limit_in_bytes after update" "$(cat "/sys/fs/cgroup/memory/system.slice/$unit/memory.limit_in_bytes")" 100663296 &&
+			ok=1
+	} || log "$(cat "$W/sd.err" 2>/dev/null)"
+	"${rt[@]}" delete --force "$id" >/dev/null 2>&1
+	sleep 1
+	((ok)) || return 1
+	! systemctl is-active -q $unit || { log "$unit still active after delete"; return 1; }
+	local left
+	left=$(find /sys/fs/cgroup/*/system.slice -maxdepth 1 -name "$unit" 2>/dev/null)
+	[[ -z $left ]] || { log "left after delete: $left"; return 1; }
 }
 
 t_nothing_left() {
@@ -165,7 +151,7 @@ part_shim() {
 	local rt t rc
 	for rt in runc skiff; do
 		RT=(--runtime "io.containerd.$rt.v2")
-		RT_BIN=runc
+		RT_BIN=runc RT_BIN_NAME=$rt
 		[[ $rt == runc ]] || RT_BIN=$R/skiff
 		for t in "${SHIM_TESTS[@]}"; do
 			rc=0

@@ -125,6 +125,29 @@ write_config() {
 	EOT
 }
 
+# shim_oom_test: a container ("${RT[@]}" picks the shim) over its 32 MiB
+# limit is OOM-killed: exit 137, and containerd publishes /tasks/oom before
+# its /tasks/exit.
+shim_oom_test() {
+	local ev=$IT_TMP/events.oom rc=0
+	"${C[@]}" events >"$ev" 2>&1 &
+	local evpid=$!
+	sleep 1
+	"${C[@]}" run --rm "${RT[@]}" --memory-limit 33554432 "$IMG" oom1 \
+		sh -c 'echo 0 >/proc/self/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr "\000" a); echo survived' \
+		>/dev/null 2>&1 || rc=$?
+	sleep 2
+	kill "$evpid" 2>/dev/null
+	wait "$evpid" 2>/dev/null
+	expect "oom exit code" "$rc" 137 || return 1
+	grep -q '/tasks/oom.*oom1' "$ev" || { log "events: $(cat "$ev")"; return 1; }
+	# The OOM comes before the exit.
+	local o e
+	o=$(grep -n '/tasks/oom' "$ev" | head -1 | cut -d: -f1)
+	e=$(grep -n '/tasks/exit.*oom1' "$ev" | head -1 | cut -d: -f1)
+	[[ -n $o && -n $e && $o -lt $e ]] || { log "events: $(cat "$ev")"; return 1; }
+}
+
 # Install the shim on PATH, start containerd, import the image.
 shim_setup() {
 	if [[ ! -x $SHIM ]]; then

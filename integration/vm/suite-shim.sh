@@ -124,25 +124,7 @@ t_metrics() {
 	kill_and_rm m1
 }
 
-t_oom() {
-	local ev=$IT_TMP/events.oom rc=0
-	"${C[@]}" events >"$ev" 2>&1 &
-	local evpid=$!
-	sleep 1
-	"${C[@]}" run --rm "${RT[@]}" --memory-limit 33554432 "$IMG" oom1 \
-		sh -c 'echo 0 >/proc/self/oom_score_adj; x=$(head -c 200000000 /dev/zero | tr "\000" a); echo survived' \
-		>/dev/null 2>&1 || rc=$?
-	sleep 2
-	kill "$evpid" 2>/dev/null
-	wait "$evpid" 2>/dev/null
-	expect "oom exit code" "$rc" 137 || return 1
-	grep -q '/tasks/oom.*oom1' "$ev" || { log "events: $(cat "$ev")"; return 1; }
-	# The OOM comes before the exit.
-	local o e
-	o=$(grep -n '/tasks/oom' "$ev" | head -1 | cut -d: -f1)
-	e=$(grep -n '/tasks/exit.*oom1' "$ev" | head -1 | cut -d: -f1)
-	[[ -n $o && -n $e && $o -lt $e ]] || { log "events: $(cat "$ev")"; return 1; }
-}
+t_oom() { shim_oom_test; }
 
 # Ten containers at once, each with its own shim; reports the shims' RSS
 # (one pod, then ten: not asserted).

@@ -182,8 +182,13 @@ fn hugetlb(cg: &Cgroup) -> Vec<HugeTlbStat> {
 
 /// The metrics packed as containerd's `Any`.
 pub fn to_any(m: &Metrics) -> anyhow::Result<Any> {
+    pack(TYPE_URL, m)
+}
+
+/// Pack metrics `m` of type `type_url` for a StatsResponse.
+pub fn pack(type_url: &str, m: &impl Message) -> anyhow::Result<Any> {
     Ok(Any {
-        type_url: TYPE_URL.to_string(),
+        type_url: type_url.to_string(),
         value: m.write_to_bytes()?,
         ..Default::default()
     })

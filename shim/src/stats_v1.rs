@@ -6,7 +6,6 @@ use containerd_shim::protos::cgroups::metrics::{
     PidsStat, Throttle,
 };
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
-use containerd_shim::protos::protobuf::Message;
 use serde_json::Value;
 
 /// The type URL containerd expects for cgroup v1 metrics.
@@ -140,11 +139,7 @@ pub fn metrics(stats: &Value) -> Metrics {
 
 /// Pack `m` for a StatsResponse.
 pub fn to_any(m: &Metrics) -> anyhow::Result<Any> {
-    Ok(Any {
-        type_url: TYPE_URL.to_string(),
-        value: m.write_to_bytes()?,
-        ..Default::default()
-    })
+    crate::stats::pack(TYPE_URL, m)
 }
 
 #[cfg(test)]

@@ -228,6 +228,22 @@ fn lifecycle(rt: &Rt, tag: &str) -> Result<(), String> {
             "256",
             &id,
         ])?;
+        // Real-time CPU time, where the kernel has group RT scheduling.
+        if dir_of("cpu", &rel).join("cpu.rt_runtime_us").exists() {
+            rt.ok(&[
+                "update",
+                "--cpu-rt-period",
+                "1000000",
+                "--cpu-rt-runtime",
+                "10000",
+                &id,
+            ])?;
+            let got = f("cpu", "cpu.rt_runtime_us");
+            check(
+                got == "10000",
+                format!("after update cpu.rt_runtime_us = {got}, want 10000"),
+            )?;
+        }
         for (c, file, want) in [
             ("memory", "memory.limit_in_bytes", "104857600"),
             ("memory", "memory.memsw.limit_in_bytes", "209715200"),

@@ -2,7 +2,7 @@
 //! container code needs no second path for cgroup v1.
 
 use std::os::fd::OwnedFd;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::LinuxResources;
 
@@ -30,6 +30,31 @@ impl Cgroup {
                 dir: dirs.remove(0),
             })
         })
+    }
+
+    /// The cgroup at `rel` (relative to each hierarchy's root) under the
+    /// driver this host has: the systemd driver's scopes are named this way.
+    pub fn at(rel: &Path) -> Cgroup {
+        if v1::is_v1_host() {
+            let dirs = v1::hierarchy::all()
+                .iter()
+                .map(|h| h.mount.join(rel))
+                .collect();
+            return Cgroup::V1(v1::Cgroup { dirs });
+        }
+        Cgroup::V2(v2::Cgroup {
+            dir: Path::new(v2::MOUNT).join(rel),
+        })
+    }
+
+    /// Make sure process `pid`, which systemd put in its scope, is in the
+    /// cgroup in every hierarchy: on v1 systemd leaves out the hierarchies it
+    /// does not manage (net_cls, perf_event, ...), which are made here.
+    pub fn adopt(&self, pid: i32) -> Result<()> {
+        match self {
+            Cgroup::V2(_) => Ok(()),
+            Cgroup::V1(c) => c.adopt(pid),
+        }
     }
 
     /// The directories, as saved in a state file.

@@ -90,10 +90,53 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// Every sub-cgroup directory below `dir`, parents before children.
+pub(crate) fn descendants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for e in entries.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                out.push(e.path());
+                todo.push(e.path());
+            }
+        }
+    }
+    out.sort_by_key(|p| p.components().count());
+    out
+}
+
+/// The pids in `dir` and its sub-cgroups (cgroup.procs of each, as runc's
+/// GetAllPids); a directory that does not exist holds none.
+pub(crate) fn procs_below(dir: &std::path::Path) -> Result<Vec<i32>> {
+    let mut pids = Vec::new();
+    for d in std::iter::once(dir.to_path_buf()).chain(descendants(dir)) {
+        let p = d.join("cgroup.procs");
+        match std::fs::read_to_string(&p) {
+            Ok(t) => pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io { path: p, source: e }),
+        }
+    }
+    Ok(pids)
+}
+
 /// Memory byte counts are -1 (unlimited) or not negative: the kernel
-/// refuses other negative values on v1 and v2 alike (runc fails writing them).
+/// refuses other negative values on v1 and v2 alike (runc fails writing
+/// them); swap counts memory plus swap, so it is not below the limit.
 fn check_memory_values(r: &LinuxResources) -> Result<()> {
     let Some(m) = r.memory() else { return Ok(()) };
+    if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
+        if s >= 0 && l >= 0 && s < l {
+            return Err(Error::Invalid {
+                field: "linux.resources.memory.swap".into(),
+                msg: "must be at least memory.limit (it counts memory plus swap)".into(),
+            });
+        }
+    }
     let fields = [
         ("limit", m.limit()),
         ("reservation", m.reservation()),
@@ -115,8 +158,7 @@ fn check_memory_values(r: &LinuxResources) -> Result<()> {
 /// How a new container gets its cgroup.
 #[derive(Debug)]
 pub enum Placement {
-    /// No cgroup hierarchy here (or the systemd driver on cgroup v1): the
-    /// container stays in skiff's own cgroup.
+    /// No cgroup hierarchy here: the container stays in skiff's own cgroup.
     None,
     /// The fs driver: this directory, made before the clone.
     Fs(Cgroup),
@@ -149,7 +191,7 @@ impl Placement {
 
 /// The placement of a new container: always where the host has cgroups
 /// (runc's default path when none is given), through systemd with
-/// `systemd` on a cgroup v2 host.
+/// `systemd`.
 pub fn for_container(spec: &Spec, id: &str, systemd: bool) -> Result<Placement> {
     let path = spec
         .linux()
@@ -160,11 +202,9 @@ pub fn for_container(spec: &Spec, id: &str, systemd: bool) -> Result<Placement> 
             tracing::debug!("no cgroup hierarchy: the container stays in skiff's cgroup");
             return Ok(Placement::None);
         }
-        if systemd {
-            tracing::warn!("--systemd-cgroup on cgroup v1 is not supported yet: the container stays in skiff's cgroup");
-            return Ok(Placement::None);
+        if !systemd {
+            return v1::Cgroup::resolve(path, id).map(|c| Placement::Fs(Cgroup::V1(c)));
         }
-        return v1::Cgroup::resolve(path, id).map(|c| Placement::Fs(Cgroup::V1(c)));
     }
     if systemd {
         let p = path.map(|p| p.to_string_lossy().into_owned());

@@ -21,8 +21,7 @@ use oci_spec::runtime::LinuxResources;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Value};
 use zbus::{Connection, MessageStream};
 
-use super::v2::Cgroup;
-use super::v2::MOUNT;
+use super::Cgroup;
 use crate::error::{Error, Result};
 
 mod props;
@@ -135,11 +134,7 @@ impl Scope {
     /// The cgroup systemd gives the scope, computed from the names (the
     /// same as [`Scope::start`] returns, for a system manager).
     pub fn cgroup(&self) -> Result<Cgroup> {
-        Ok(Cgroup {
-            dir: Path::new(MOUNT)
-                .join(expand_slice(&self.slice)?)
-                .join(&self.unit),
-        })
+        Ok(Cgroup::at(&expand_slice(&self.slice)?.join(&self.unit)))
     }
 
     /// Start the transient scope holding `pid`, with the resource properties
@@ -238,7 +233,7 @@ impl Scope {
         if !cg.exists() {
             return Err(self.err(
                 "StartTransientUnit",
-                format!("the cgroup {} does not exist", cg.dir.display()),
+                format!("the cgroup {} does not exist", cg.display()),
             ));
         }
         Ok(cg)
@@ -299,7 +294,7 @@ impl Scope {
     }
 }
 
-/// `/sys/fs/cgroup` + a ControlGroup value, if it is absolute and clean.
+/// The cgroup of a ControlGroup value, if it is absolute and clean.
 fn cgroup_under_mount(path: &str) -> Option<Cgroup> {
     let p = Path::new(path);
     let clean = p.is_absolute()
@@ -307,9 +302,7 @@ fn cgroup_under_mount(path: &str) -> Option<Cgroup> {
             .skip(1)
             .all(|c| matches!(c, Component::Normal(_)))
         && p.components().count() > 1;
-    clean.then(|| Cgroup {
-        dir: Path::new(MOUNT).join(path.trim_start_matches('/')),
-    })
+    clean.then(|| Cgroup::at(Path::new(path.trim_start_matches('/'))))
 }
 
 /// The D-Bus error name of a failed method call.

@@ -65,13 +65,21 @@ fn slice_paths() {
         assert!(expand_slice(bad).is_err(), "{bad}");
     }
     let s = Scope::parse(Some("user-1000.slice:p:n"), "x").unwrap();
-    assert_eq!(
-        s.cgroup().unwrap().dir,
-        Path::new("/sys/fs/cgroup/user.slice/user-1000.slice/p-n.scope")
-    );
-    assert_eq!(
-        cgroup_under_mount("/system.slice/x.scope").unwrap().dir,
-        Path::new("/sys/fs/cgroup/system.slice/x.scope")
+    // Under each hierarchy's root (one on v2, each v1 one on v1 hosts).
+    let under = |cg: Cgroup, rel: &str| {
+        let dirs = cg.dirs();
+        assert!(
+            !dirs.is_empty()
+                && dirs
+                    .iter()
+                    .all(|d| d.starts_with("/sys/fs/cgroup") && d.ends_with(rel)),
+            "{dirs:?}"
+        );
+    };
+    under(s.cgroup().unwrap(), "user.slice/user-1000.slice/p-n.scope");
+    under(
+        cgroup_under_mount("/system.slice/x.scope").unwrap(),
+        "system.slice/x.scope",
     );
     for bad in ["", "/", "rel/x", "/a/../b"] {
         assert!(cgroup_under_mount(bad).is_none(), "{bad}");
@@ -103,18 +111,19 @@ fn scope_lifecycle() {
     let r = res(r#"{"memory": {"limit": 67108864}, "pids": {"limit": 50},
         "cpu": {"shares": 1024, "quota": 50000, "period": 100000}}"#);
     let cg = scope.start(pid, Some(&r)).unwrap();
-    println!("cgroup: {}", cg.dir.display());
+    println!("cgroup: {}", cg.display());
+    let v2 = cg.v2().expect("a cgroup v2 host").clone();
     assert_eq!(cg, scope.cgroup().unwrap());
     assert!(cg.exists());
     assert_eq!(cg.procs().unwrap(), vec![pid.as_raw()]);
-    assert_eq!(cg.read("memory.max").unwrap(), "67108864");
-    assert_eq!(cg.read("pids.max").unwrap(), "50");
-    assert_eq!(cg.read("cpu.max").unwrap(), "50000 100000");
-    assert_eq!(cg.read("cpu.weight").unwrap(), "39");
+    assert_eq!(v2.read("memory.max").unwrap(), "67108864");
+    assert_eq!(v2.read("pids.max").unwrap(), "50");
+    assert_eq!(v2.read("cpu.max").unwrap(), "50000 100000");
+    assert_eq!(v2.read("cpu.weight").unwrap(), "39");
     // The fs driver writes the rest into the same directory.
     cg.set(&res(r#"{"memory": {"reservation": 1048576}}"#))
         .unwrap();
-    assert_eq!(cg.read("memory.low").unwrap(), "1048576");
+    assert_eq!(v2.read("memory.low").unwrap(), "1048576");
     // A second start of an active unit fails, naming it.
     let e = scope.start(pid, None).unwrap_err().to_string();
     println!("second start: {e}");
@@ -123,7 +132,7 @@ fn scope_lifecycle() {
         "{e}"
     );
     scope.stop().unwrap();
-    assert!(!cg.exists(), "{} still exists", cg.dir.display());
+    assert!(!cg.exists(), "{} still exists", cg.display());
     let status = child.wait().unwrap();
     assert!(!status.success(), "sleep was not killed: {status}");
     // Stopping a unit that is gone is fine.
@@ -151,7 +160,7 @@ fn scope_lifecycle() {
     let def = Scope::parse(None, &format!("{id}-d")).unwrap();
     let dcg = def.start(Pid::from_raw(other.id() as i32), None).unwrap();
     let want = format!("/sys/fs/cgroup/system.slice/skiff-{id}-d.scope");
-    assert_eq!(dcg.dir, Path::new(&want));
+    assert_eq!(dcg.dirs(), [Path::new(&want)]);
     def.stop().unwrap();
     assert!(!dcg.exists());
     let _ = other.wait();

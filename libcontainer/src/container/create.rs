@@ -335,12 +335,13 @@ fn place_init(
         Placement::Fs(c) => Some(c.clone()),
         Placement::Systemd(scope) => {
             let cg = scope.start(pid, resources)?;
+            cg.adopt(pid.as_raw())?;
             // What systemd has no property for goes to the files directly.
             if let Some(r) = resources {
                 cg.set(r)?;
             }
             cg.apply_devices(resources)?;
-            Some(Cgroup::V2(cg))
+            Some(cg)
         }
     })
 }

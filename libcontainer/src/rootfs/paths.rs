@@ -136,34 +136,9 @@ pub fn full_proc_or_sys_mount(line: &str) -> Option<std::path::PathBuf> {
     if root != "/" || !matches!(fstype, "proc" | "sysfs") {
         return None;
     }
-    Some(std::path::PathBuf::from(unescape_mountinfo(point)))
-}
-
-/// Undo mountinfo's `\ooo` escapes (space, tab, newline, backslash).
-fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
-    use std::os::unix::ffi::OsStringExt;
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| b[i] == b'\\' && d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) => {
-                out.push(
-                    d.iter()
-                        .fold(0u8, |a, c| a.wrapping_mul(8).wrapping_add(c - b'0')),
-                );
-                i += 4;
-            }
-            None => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    std::ffi::OsString::from_vec(out)
+    Some(std::path::PathBuf::from(crate::procfs::unescape_mountinfo(
+        point,
+    )))
 }
 
 #[cfg(test)]

@@ -34,6 +34,15 @@ pub struct UpdateArgs {
     /// CPU shares (relative weight).
     #[arg(long = "cpu-share")]
     cpu_share: Option<u64>,
+    /// CPU real-time period in microseconds (cgroup v1).
+    #[arg(long = "cpu-rt-period")]
+    cpu_rt_period: Option<u64>,
+    /// CPU real-time runtime in microseconds (cgroup v1; -1 for none).
+    #[arg(long = "cpu-rt-runtime", allow_hyphen_values = true)]
+    cpu_rt_runtime: Option<i64>,
+    /// Kernel TCP buffer memory limit (cgroup v1).
+    #[arg(long = "kernel-memory-tcp", allow_hyphen_values = true)]
+    kernel_memory_tcp: Option<String>,
     /// CPU burst in microseconds.
     #[arg(long = "cpu-burst")]
     cpu_burst: Option<u64>,
@@ -134,6 +143,18 @@ pub fn update(root: &Path, a: &UpdateArgs) -> Result<()> {
     }
     if let Some(v) = a.cpu_share {
         set(&["cpu", "shares"], json!(v));
+    }
+    if let Some(v) = a.cpu_rt_period {
+        set(&["cpu", "realtimePeriod"], json!(v));
+    }
+    if let Some(v) = a.cpu_rt_runtime {
+        set(&["cpu", "realtimeRuntime"], json!(v));
+    }
+    if let Some(v) = &a.kernel_memory_tcp {
+        set(
+            &["memory", "kernelTCP"],
+            json!(parse_size("kernel-memory-tcp", v)?),
+        );
     }
     if let Some(v) = a.cpu_burst {
         set(&["cpu", "burst"], json!(v));

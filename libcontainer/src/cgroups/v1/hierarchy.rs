@@ -70,37 +70,11 @@ pub fn parse_mounts(mountinfo: &str, subsystems: &BTreeSet<String>) -> Vec<Hiera
             continue;
         }
         out.push(Hierarchy {
-            mount: PathBuf::from(unescape(mount)),
+            mount: PathBuf::from(crate::procfs::unescape_mountinfo(mount)),
             controllers,
         });
     }
     out
-}
-
-/// Undo mountinfo's octal escapes (`\040` for a space).
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        let oct = b
-            .get(i + 1..i + 4)
-            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
-        match oct {
-            Some(d) if b[i] == b'\\' => {
-                out.push(
-                    d.iter()
-                        .fold(0u8, |v, c| v.wrapping_mul(8).wrapping_add(c - b'0')),
-                );
-                i += 4;
-            }
-            _ => {
-                out.push(b[i]);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// The kernel's cgroup subsystem names (first column of /proc/cgroups).

@@ -127,6 +127,34 @@ impl Cgroup {
     /// holds processes or is frozen, then apply `resources` and the device
     /// rules. The init joins afterwards, with [`Cgroup::join`].
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.make_dirs()?;
+        if !self.procs()?.is_empty() {
+            return Err(Error::Invalid {
+                field: "linux.cgroupsPath".into(),
+                msg: format!("cgroup {} already holds processes", self.display()),
+            });
+        }
+        if self.is_frozen() {
+            return Err(Error::Invalid {
+                field: "linux.cgroupsPath".into(),
+                msg: format!("cgroup {} is frozen", self.display()),
+            });
+        }
+        if let Some(r) = resources {
+            self.set(r)?;
+        }
+        self.apply_devices(resources)
+    }
+
+    /// Make the directories missing in some hierarchy and move `pid` into
+    /// all of them (after systemd made the scope in those it manages).
+    pub fn adopt(&self, pid: i32) -> Result<()> {
+        self.make_dirs()?;
+        self.join(pid)
+    }
+
+    /// Create the directories and their missing parents.
+    fn make_dirs(&self) -> Result<()> {
         let cpuset = hierarchy::of("cpuset");
         for (h, dir) in hierarchy::all().iter().zip(&self.dirs) {
             let rel = dir.strip_prefix(&h.mount).unwrap_or(dir);
@@ -149,22 +177,7 @@ impl Cgroup {
                 }
             }
         }
-        if !self.procs()?.is_empty() {
-            return Err(Error::Invalid {
-                field: "linux.cgroupsPath".into(),
-                msg: format!("cgroup {} already holds processes", self.display()),
-            });
-        }
-        if self.is_frozen() {
-            return Err(Error::Invalid {
-                field: "linux.cgroupsPath".into(),
-                msg: format!("cgroup {} is frozen", self.display()),
-            });
-        }
-        if let Some(r) = resources {
-            self.set(r)?;
-        }
-        self.apply_devices(resources)
+        Ok(())
     }
 
     /// Move process `pid` into the cgroup in every hierarchy.
@@ -208,16 +221,7 @@ impl Cgroup {
         let Some(dir) = self.procs_dir() else {
             return Ok(Vec::new());
         };
-        let mut pids = Vec::new();
-        for d in std::iter::once(dir.to_path_buf()).chain(descendants(dir)) {
-            let p = d.join("cgroup.procs");
-            match fs::read_to_string(&p) {
-                Ok(t) => pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io { path: p, source: e }),
-            }
-        }
-        Ok(pids)
+        super::procs_below(dir)
     }
 
     /// Does the cgroup exist (in any hierarchy)?
@@ -361,29 +365,10 @@ fn inherit_cpuset(parent: &Path, dir: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Every sub-directory of `dir`, parents before children.
-fn descendants(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut todo = vec![dir.to_path_buf()];
-    while let Some(d) = todo.pop() {
-        let Ok(entries) = fs::read_dir(&d) else {
-            continue;
-        };
-        for e in entries.flatten() {
-            if e.file_type().is_ok_and(|t| t.is_dir()) {
-                out.push(e.path());
-                todo.push(e.path());
-            }
-        }
-    }
-    out.sort_by_key(|p| p.components().count());
-    out
-}
-
 /// Remove `dir` and its sub-cgroups, deepest first, retrying EBUSY (a
 /// killed process leaves its cgroup a moment later) until `deadline`.
 fn remove_tree(dir: &Path, deadline: Instant) -> Result<()> {
-    let mut all = descendants(dir);
+    let mut all = super::descendants(dir);
     all.insert(0, dir.to_path_buf());
     for d in all.iter().rev() {
         loop {

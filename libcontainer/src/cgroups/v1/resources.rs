@@ -18,14 +18,6 @@ fn limit(v: i64) -> String {
 }
 
 fn memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
-    if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
-        if s >= 0 && l >= 0 && s < l {
-            return Err(invalid(
-                "memory.swap",
-                "must be at least memory.limit (it counts memory plus swap)",
-            ));
-        }
-    }
     if let Some(sw) = m.swappiness() {
         if sw > 100 {
             return Err(invalid(

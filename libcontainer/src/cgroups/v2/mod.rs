@@ -237,35 +237,7 @@ impl Cgroup {
     /// Pids in the cgroup and its sub-cgroups (cgroup.procs of each, as
     /// runc's GetAllPids: `exec --cgroup` puts processes below it).
     pub fn procs(&self) -> Result<Vec<i32>> {
-        let mut pids = Vec::new();
-        for dir in std::iter::once(self.dir.clone()).chain(self.descendants()) {
-            let p = dir.join("cgroup.procs");
-            match fs::read_to_string(&p) {
-                Ok(t) => pids.extend(t.lines().filter_map(|l| l.trim().parse::<i32>().ok())),
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io { path: p, source: e }),
-            }
-        }
-        Ok(pids)
-    }
-
-    /// Every sub-cgroup directory, parents before children.
-    fn descendants(&self) -> Vec<PathBuf> {
-        let mut out = Vec::new();
-        let mut todo = vec![self.dir.clone()];
-        while let Some(d) = todo.pop() {
-            let Ok(entries) = fs::read_dir(&d) else {
-                continue;
-            };
-            for e in entries.flatten() {
-                if e.file_type().is_ok_and(|t| t.is_dir()) {
-                    out.push(e.path());
-                    todo.push(e.path());
-                }
-            }
-        }
-        out.sort_by_key(|p| p.components().count());
-        out
+        super::procs_below(&self.dir)
     }
 
     /// Does the cgroup exist?
@@ -314,7 +286,7 @@ impl Cgroup {
         let deadline = Instant::now() + Duration::from_secs(10);
         // Sub-cgroups first, deepest first (a cgroup with children cannot
         // be removed).
-        for d in self.descendants().iter().rev() {
+        for d in super::descendants(&self.dir).iter().rev() {
             while let Err(e) = fs::remove_dir(d) {
                 if Instant::now() >= deadline || e.raw_os_error() != Some(libc::EBUSY) {
                     break;

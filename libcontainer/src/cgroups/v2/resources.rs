@@ -58,14 +58,6 @@ pub fn check_unified(key: &str, available: &[String]) -> Result<()> {
 }
 
 fn memory(cg: &Cgroup, m: &LinuxMemory) -> Result<()> {
-    if let (Some(l), Some(s)) = (m.limit(), m.swap()) {
-        if s >= 0 && l >= 0 && s < l {
-            return Err(invalid(
-                "memory.swap",
-                "must be at least memory.limit (it counts memory plus swap)",
-            ));
-        }
-    }
     if let Some(r) = m.reservation() {
         cg.write("memory.low", &limit(r))?;
     }

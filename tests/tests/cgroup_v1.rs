@@ -290,6 +290,34 @@ fn lifecycle(rt: &Rt, tag: &str) -> Result<(), String> {
                 )?;
             }
         }
+        // exec --cgroup: into an existing sub-cgroup, in every hierarchy.
+        let me_dirs: Vec<PathBuf> = hierarchies()
+            .into_iter()
+            .map(|(c, m)| m.join(&me[&c]).join(&rel).join("sub"))
+            .collect();
+        for d in &me_dirs {
+            fs::create_dir(d).map_err(|e| format!("{}: {e}", d.display()))?;
+            // A new cpuset cgroup has no cpus or mems until given some.
+            for f in ["cpuset.cpus", "cpuset.mems"] {
+                if let (Some(parent), true) = (d.parent(), d.join(f).exists()) {
+                    let v = fs::read_to_string(parent.join(f)).map_err(|e| e.to_string())?;
+                    fs::write(d.join(f), v.trim()).map_err(|e| format!("{f}: {e}"))?;
+                }
+            }
+        }
+        rt.ok(&["exec", "--detach", "--cgroup", "sub", &id, "sleep", "998"])?;
+        let ps: Value = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])?)
+            .map_err(|e| e.to_string())?;
+        let in_sub = ps.as_array().into_iter().flatten().any(|p| {
+            let cg = cgroups_of(&p.to_string());
+            hierarchies().iter().all(|(c, _)| {
+                cg.get(c).map(PathBuf::from) == Some(Path::new(&me[c]).join(&rel).join("sub"))
+            })
+        });
+        check(
+            in_sub,
+            format!("no process in sub in every hierarchy: {ps}"),
+        )?;
         rt.ok(&["kill", &id, "KILL"])?;
         poll_until(Duration::from_secs(10), || {
             rt.ok(&["state", &id])

@@ -227,16 +227,12 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
 }
 
 /// `sub` (`--cgroup`) under the container's cgroup `c`: relative, without
-/// `..`, and existing (runc does not create it either); cgroup v2 only.
+/// `..`, and existing (runc does not create it either); on cgroup v1 in
+/// every hierarchy.
 fn sub_cgroup(c: &crate::cgroups::Cgroup, sub: &std::path::Path) -> Result<crate::cgroups::Cgroup> {
     let bad = |msg: String| Error::Invalid {
         field: "--cgroup".into(),
         msg,
-    };
-    let Some(c) = c.v2() else {
-        return Err(bad(
-            "a sub-cgroup needs cgroup v2 (this host has cgroup v1)".into(),
-        ));
     };
     let ok = sub
         .components()
@@ -247,13 +243,18 @@ fn sub_cgroup(c: &crate::cgroups::Cgroup, sub: &std::path::Path) -> Result<crate
             sub.display()
         )));
     }
-    let dir = c.dir.join(sub);
-    if !dir.is_dir() {
-        return Err(bad(format!("{}: no such cgroup", dir.display())));
+    let dirs: Vec<std::path::PathBuf> = c.dirs().iter().map(|d| d.join(sub)).collect();
+    if let Some(missing) = dirs.iter().find(|d| !d.is_dir()) {
+        return Err(bad(format!("{}: no such cgroup", missing.display())));
     }
-    Ok(crate::cgroups::Cgroup::V2(crate::cgroups::v2::Cgroup {
-        dir,
-    }))
+    Ok(match c {
+        crate::cgroups::Cgroup::V2(_) => crate::cgroups::Cgroup::V2(crate::cgroups::v2::Cgroup {
+            dir: dirs.into_iter().next().unwrap_or_default(),
+        }),
+        crate::cgroups::Cgroup::V1(_) => {
+            crate::cgroups::Cgroup::V1(crate::cgroups::v1::Cgroup { dirs })
+        }
+    })
 }
 
 /// The pid an exec child forked into the container's pid namespace; the

@@ -57,8 +57,13 @@ pub fn main(a: ExecArgs) -> ! {
 }
 
 fn run(a: ExecArgs) -> Result<Infallible> {
-    if a.wait_joined && !matches!(a.chan.recv()?, Some(Msg::Joined)) {
-        return Err(Error::Child("expected the parent's Joined".into()));
+    if a.wait_joined {
+        match a.chan.recv()? {
+            Some(Msg::Joined) => {}
+            // The parent could not move us in: it reports why, in one line.
+            None => std::process::exit(1),
+            Some(m) => return Err(Error::Child(format!("expected Joined, got {m:?}"))),
+        }
     }
     super::setup::install_stdio(a.stdio)?;
     setns(a.pidfd.as_fd(), a.ns).step(|| "join the container's namespaces".into())?;

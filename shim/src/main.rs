@@ -12,6 +12,7 @@ mod io;
 mod logbin;
 mod logfifo;
 mod oom;
+mod oom_v1;
 mod options;
 mod process;
 mod serve;

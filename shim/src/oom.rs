@@ -1,12 +1,13 @@
 //! OOM kills per container, counted from each container cgroup's
-//! memory.events `oom_kill`.
+//! memory.events `oom_kill` (memory.oom_control's on cgroup v1).
 //!
 //! The count must be read while the cgroup exists. Under the systemd driver
 //! systemd removes a container's scope (and its memory.events) as soon as
 //! the last process has exited, often before the exit is handled (runc and
 //! conmon lose OOM kills to the same race). So the count is read at three
 //! moments: when the kernel notifies a change of memory.events (inotify, on
-//! the "oom" thread), once a second as a fallback, and by the reaper right
+//! the "oom" thread; on cgroup v1 an eventfd on memory.oom_control), once a
+//! second as a fallback, and by the reaper right
 //! after it has reaped an init, before anything else: the kernel counts the
 //! kill before the victim can exit.
 
@@ -14,7 +15,10 @@ use std::collections::HashMap;
 use std::sync::{Mutex, MutexGuard};
 
 use libcontainer::cgroups::Cgroup;
+use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
+
+use crate::oom_v1::OomEvent;
 
 /// One watched container.
 #[derive(Debug)]
@@ -23,6 +27,8 @@ struct Entry {
     /// Its inotify watch on memory.events (removed with the entry: a
     /// watch pins the file's inode until the shim exits otherwise).
     watch: Option<WatchDescriptor>,
+    /// Its OOM eventfd on cgroup v1 (unregistered when dropped).
+    event: Option<OomEvent>,
     /// Host pid of its init.
     init: i32,
     /// Highest oom_kill count read.
@@ -43,6 +49,8 @@ impl Entry {
 #[derive(Debug)]
 pub struct OomWatch {
     inotify: Option<Inotify>,
+    /// Waits for the inotify fd and the v1 eventfds at once.
+    epoll: Option<Epoll>,
     entries: Mutex<HashMap<String, Entry>>,
 }
 
@@ -50,8 +58,17 @@ impl OomWatch {
     /// A watch with no containers (without inotify if it cannot be had:
     /// then only the periodic and exit-time reads count).
     pub fn new() -> Self {
+        let inotify = Inotify::init(InitFlags::IN_CLOEXEC | InitFlags::IN_NONBLOCK).ok();
+        let epoll = Epoll::new(EpollCreateFlags::EPOLL_CLOEXEC)
+            .ok()
+            .filter(|ep| {
+                inotify
+                    .as_ref()
+                    .is_none_or(|w| ep.add(w, EpollEvent::new(EpollFlags::EPOLLIN, 0)).is_ok())
+            });
         OomWatch {
-            inotify: Inotify::init(InitFlags::IN_CLOEXEC).ok(),
+            inotify,
+            epoll,
             entries: Mutex::new(HashMap::new()),
         }
     }
@@ -70,10 +87,23 @@ impl OomWatch {
                 .map_err(|e| log::warn!("watch {}: {e}", file.display()))
                 .ok()
         });
+        let event = match (cgroup, &self.epoll) {
+            (Cgroup::V1(c), Some(ep)) => c.dir("memory").and_then(|dir| {
+                OomEvent::register(dir)
+                    .and_then(|ev| {
+                        ep.add(&ev, EpollEvent::new(EpollFlags::EPOLLIN, 1))?;
+                        Ok(ev)
+                    })
+                    .map_err(|e| log::warn!("OOM eventfd on {}: {e}", dir.display()))
+                    .ok()
+            }),
+            _ => None,
+        };
         let counted = cgroup.oom_kills();
         let e = Entry {
             cgroup: cgroup.clone(),
             watch,
+            event,
             init,
             counted,
             reported: counted,
@@ -111,12 +141,27 @@ impl OomWatch {
         new
     }
 
-    /// Block until a watched memory.events changes (false: no inotify).
+    /// Block until a watched memory.events changes or a v1 eventfd fires
+    /// (false: neither can be waited for here).
     pub fn wait_change(&self) -> bool {
-        match &self.inotify {
-            Some(w) => w.read_events().is_ok(),
-            None => false,
+        let Some(ep) = &self.epoll else {
+            return false;
+        };
+        let mut ready = [EpollEvent::empty(); 4];
+        match ep.wait(&mut ready, EpollTimeout::NONE) {
+            Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+            Err(_) => return false,
         }
+        // Level-triggered: empty everything so the next wait blocks.
+        if let Some(w) = &self.inotify {
+            while w.read_events().is_ok_and(|e| !e.is_empty()) {}
+        }
+        for e in self.lock().values() {
+            if let Some(ev) = &e.event {
+                ev.take();
+            }
+        }
+        true
     }
 }
 

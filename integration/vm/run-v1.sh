@@ -105,8 +105,18 @@ podman_test() {
 	((ok))
 }
 
+# devices_kept DIR: after a daemon-reload the scope still denies by default
+# and allows /dev/null (systemd re-applied its own device properties).
+devices_kept() {
+	local list
+	list=$(cat "$1/devices.list")
+	grep -q '^c 1:3 rwm$' <<<"$list" && ! grep -q '^a ' <<<"$list" ||
+		{ log "devices.list after daemon-reload: $(tr '\n' ' ' <<<"$list")"; return 1; }
+}
+
 # The runtime's systemd driver on v1: a scope in system.slice with the
-# limits in each hierarchy's directory of it.
+# limits in each hierarchy's directory of it, and its device rules kept
+# across a daemon-reload.
 t_systemd() {
 	local b=$W/sd-bundle id=it-v1sd unit=skiff-it-v1sd.scope pid ok=0
 	rm -rf "$b"
@@ -123,6 +133,8 @@ t_systemd() {
 			expect "pids.max" "$(cat "/sys/fs/cgroup/pids/system.slice/$unit/pids.max")" 30 &&
 			"${rt[@]}" update --memory 100663296 "$id" 2>"$W/sd.err" &&
 			expect "memory.limit_in_bytes after update" "$(cat "/sys/fs/cgroup/memory/system.slice/$unit/memory.limit_in_bytes")" 100663296 &&
+			systemctl daemon-reload &&
+			devices_kept "/sys/fs/cgroup/devices/system.slice/$unit" &&
 			ok=1
 	} || log "$(cat "$W/sd.err" 2>/dev/null)"
 	"${rt[@]}" delete --force "$id" >/dev/null 2>&1

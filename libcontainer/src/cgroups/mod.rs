@@ -90,6 +90,18 @@ pub fn check_resources(r: &LinuxResources) -> Result<()> {
     Ok(())
 }
 
+/// A container's whole device rule list: deny all, the config's rules,
+/// then runc's default allow-list (on by default: a config without rules
+/// still gets the defaults behind a deny-all).
+pub(crate) fn device_rules(
+    r: Option<&LinuxResources>,
+) -> Vec<oci_spec::runtime::LinuxDeviceCgroup> {
+    let mut rules = vec![v2::deny_all()];
+    rules.extend(r.and_then(|r| r.devices().clone()).unwrap_or_default());
+    rules.extend(v2::devices::default_allowed());
+    rules
+}
+
 /// Every sub-cgroup directory below `dir`, parents before children.
 pub(crate) fn descendants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     let mut out = Vec::new();

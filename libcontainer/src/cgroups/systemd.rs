@@ -24,9 +24,21 @@ use zbus::{Connection, MessageStream};
 use super::Cgroup;
 use crate::error::{Error, Result};
 
+mod devices;
 mod props;
 
 use props::{resource_props, Prop, Props};
+
+/// On cgroup v1, the device rules of `r` as properties too (see
+/// [`devices`]); none on v2, where skiff's eBPF filter stays beside
+/// systemd's.
+fn v1_device_props(r: Option<&LinuxResources>) -> Props {
+    if !super::v1::is_v1_host() {
+        return Vec::new();
+    }
+    let proc_devices = std::fs::read_to_string("/proc/devices").unwrap_or_default();
+    devices::device_props(&super::device_rules(r), &proc_devices)
+}
 
 /// The bound on every D-Bus call and on every wait for a systemd job.
 pub const TIMEOUT: Duration = Duration::from_secs(30);
@@ -147,13 +159,17 @@ impl Scope {
         if let Some(r) = resources {
             props.extend(resource_props(r)?);
         }
+        props.extend(v1_device_props(resources));
         async_io::block_on(self.start_async(&props))
     }
 
     /// Change the running scope's resource properties (`update`), so that
     /// systemd keeps the new limits across a daemon-reload, as runc does.
     pub fn set_resources(&self, resources: &LinuxResources) -> Result<()> {
-        let props = resource_props(resources)?;
+        let mut props = resource_props(resources)?;
+        if resources.devices().as_ref().is_some_and(|d| !d.is_empty()) {
+            props.extend(v1_device_props(Some(resources)));
+        }
         if props.is_empty() {
             return Ok(());
         }

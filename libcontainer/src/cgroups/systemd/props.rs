@@ -21,6 +21,8 @@ pub(super) enum Prop {
     U32s(Vec<u32>),
     /// `ay`
     Bytes(Vec<u8>),
+    /// `a(ss)`: DeviceAllow's (device, permissions) pairs
+    Devices(Vec<(String, String)>),
 }
 
 pub(super) type Props = Vec<(&'static str, Prop)>;
@@ -33,6 +35,7 @@ impl Prop {
             Prop::U64(v) => Value::from(*v),
             Prop::U32s(v) => Value::from(v.clone()),
             Prop::Bytes(v) => Value::from(v.clone()),
+            Prop::Devices(v) => Value::from(v.clone()),
         }
     }
 }

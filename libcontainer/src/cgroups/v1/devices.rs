@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 
 /// A device rule's target: type (`a`, `b`, `c`), major and minor (`None`
 /// for `*`).
-type Key = (char, Option<i64>, Option<i64>);
+pub type Key = (char, Option<i64>, Option<i64>);
 
 /// What a devices cgroup allows: a default and the exceptions to it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -2,7 +2,7 @@
 //! container, one directory in every mounted hierarchy (and in the unified
 //! one on a hybrid host), placed as runc's fs driver places them.
 
-mod devices;
+pub mod devices;
 pub mod hierarchy;
 mod resources;
 mod stats;
@@ -201,10 +201,7 @@ impl Cgroup {
         let Some(dir) = self.dir("devices") else {
             return Ok(());
         };
-        let mut rules = vec![super::v2::deny_all()];
-        rules.extend(r.and_then(|r| r.devices().clone()).unwrap_or_default());
-        rules.extend(super::v2::devices::default_allowed());
-        devices::apply(dir, &rules)
+        devices::apply(dir, &super::device_rules(r))
     }
 
     /// The directory processes are counted in: the devices hierarchy (as

@@ -218,9 +218,7 @@ impl Cgroup {
     /// allow-list. On by default: a config without rules still gets the
     /// defaults behind a deny-all.
     pub fn apply_devices(&self, r: Option<&LinuxResources>) -> Result<()> {
-        let mut rules = vec![deny_all()];
-        rules.extend(r.and_then(|r| r.devices().clone()).unwrap_or_default());
-        rules.extend(devices::default_allowed());
+        let rules = super::device_rules(r);
         let dir = self.open()?;
         match devices::apply(std::os::fd::AsFd::as_fd(&dir), &rules) {
             // Like runc: a rootless caller cannot load the eBPF filter (it

@@ -127,7 +127,13 @@ pub(crate) fn clone_into(
     }
     let forked = sys::clone3(flags, None).step(|| "clone3".into())?;
     if let (Forked::Parent(pid), Some(cg)) = (&forked, cgroup) {
-        cg.join(pid.as_raw())?;
+        if let Err(e) = cg.join(pid.as_raw()) {
+            // The child waits for us: end it, so no process outside the
+            // cgroup lives on (and a caller's retry forks the only one).
+            let _ = kill(*pid, Signal::SIGKILL);
+            let _ = waitpid(*pid, None);
+            return Err(e);
+        }
     }
     Ok(forked)
 }

@@ -13,7 +13,8 @@
 #      --memory and --pids-limit, with skiff and runc as its runtime; the
 #      systemd driver (the runtime's --systemd-cgroup: a transient scope,
 #      limits in its v1 directories, update, delete) and podman's systemd
-#      cgroup manager.
+#      cgroup manager; CRI pods (skiff-cri-test) with the cgroupfs handlers and
+#      skiff's systemd-driver one.
 #
 #   integration/vm/run-v1.sh [PART...]   # parts: conformance shim
 #
@@ -29,7 +30,7 @@ W=${IT_V1_WORK:-/var/tmp/skiff-v1}
 fails=0
 
 CONFORMANCE=(cgroup_v1 lifecycle exec crash check)
-SHIM_TESTS=(limit metrics pause_resume oom podman systemd podman_systemd nothing_left)
+SHIM_TESTS=(limit metrics pause_resume oom podman systemd podman_systemd cri cri_systemd nothing_left)
 
 parts=("$@")
 ((${#parts[@]})) || parts=(conformance shim)
@@ -103,6 +104,18 @@ podman_test() {
 		expect "pids.max" "$(cat "$(file pids pids.max)")" 50 && ok=1
 	timeout 60 podman rm -f -t 0 "$id" >/dev/null 2>&1
 	((ok))
+}
+
+# A CRI pod through containerd's CRI plugin with the handler of $RT_BIN_NAME
+# (cgroupfs), and skiff's systemd-driver handler (runc has none configured).
+t_cri() {
+	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 1; }
+	timeout 300 "$CRI_TEST" pod "$RT_BIN_NAME" "$IMG" /skiff-it-pods
+}
+t_cri_systemd() {
+	[[ $RT_BIN_NAME == skiff ]] || { log "no systemd-driver CRI handler for $RT_BIN_NAME here"; return 1; }
+	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 1; }
+	timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
 }
 
 # devices_kept DIR: after a daemon-reload the scope still denies by default

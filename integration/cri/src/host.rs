@@ -80,6 +80,18 @@ fn dirs_with(dir: &Path, needle: &str, out: &mut Vec<String>) {
     }
 }
 
+/// [`dirs_with`] under /sys/fs/cgroup and, on cgroup v1, in each
+/// hierarchy mounted below it.
+fn cgroup_dirs_with(needle: &str, out: &mut Vec<String>) {
+    let root = Path::new("/sys/fs/cgroup");
+    dirs_with(root, needle, out);
+    for e in std::fs::read_dir(root).into_iter().flatten().flatten() {
+        if e.file_type().is_ok_and(|t| t.is_dir()) && is_mountpoint(&e.path()) {
+            dirs_with(&e.path(), needle, out);
+        }
+    }
+}
+
 fn is_mountpoint(p: &Path) -> bool {
     use std::os::unix::fs::MetadataExt;
     match (std::fs::metadata(p), p.parent().map(std::fs::metadata)) {
@@ -92,7 +104,7 @@ fn is_mountpoint(p: &Path) -> bool {
 /// /sys/fs/cgroup.
 pub fn cgroups_of(id: &str) -> Vec<String> {
     let mut found = Vec::new();
-    dirs_with(Path::new("/sys/fs/cgroup"), id, &mut found);
+    cgroup_dirs_with(id, &mut found);
     found
         .into_iter()
         .map(|d| d.trim_start_matches("/sys/fs/cgroup").to_string())
@@ -112,7 +124,7 @@ pub fn leftovers(ids: &[String]) -> Vec<String> {
                 .filter(|l| l.contains(id.as_str()))
                 .map(|l| format!("mount {l}")),
         );
-        dirs_with(Path::new("/sys/fs/cgroup"), id, &mut left);
+        cgroup_dirs_with(id, &mut left);
         dirs_with(Path::new("/run/containerd"), id, &mut left);
     }
     left

@@ -128,6 +128,16 @@ pub fn own(h: &Hierarchy) -> PathBuf {
     own_in(&text, h).unwrap_or_default()
 }
 
+/// skiff's own cgroup in each of [`all`], in its order (one read of
+/// /proc/self/cgroup for all of them).
+pub fn own_all() -> Vec<PathBuf> {
+    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    all()
+        .iter()
+        .map(|h| own_in(&text, h).unwrap_or_default())
+        .collect()
+}
+
 /// Is `dir` inside hierarchy `h`?
 pub fn contains(h: &Hierarchy, dir: &Path) -> bool {
     dir.starts_with(&h.mount)

@@ -66,11 +66,12 @@ impl Cgroup {
         let absolute = cgroups_path.is_some_and(Path::is_absolute);
         let dirs = hierarchy::all()
             .iter()
-            .map(|h| {
+            .zip(hierarchy::own_all())
+            .map(|(h, own)| {
                 let base = if absolute {
                     h.mount.clone()
                 } else {
-                    h.mount.join(hierarchy::own(h))
+                    h.mount.join(own)
                 };
                 base.join(&inner)
             })
@@ -277,8 +278,9 @@ impl Cgroup {
         }
         // Never skiff's own cgroup or one above it (a corrupt state file
         // must not make skiff kill its caller).
-        for (h, d) in hierarchy::all().iter().zip(&self.dirs) {
-            if h.mount.join(hierarchy::own(h)).starts_with(d) {
+        let own = hierarchy::own_all();
+        for ((h, own), d) in hierarchy::all().iter().zip(own).zip(&self.dirs) {
+            if h.mount.join(own).starts_with(d) {
                 return Err(Error::Invalid {
                     field: "linux.cgroupsPath".into(),
                     msg: format!("{} holds skiff itself: not removed", d.display()),

@@ -123,13 +123,17 @@ vm-test-v1: build
 	$(REPORT) lines vm-v1 integration/vm/stage-v1.sh
 
 # A single-node Kubernetes (etcd, kube-apiserver, kubelet from
-# hack/thirdparty/kubernetes; containerd 2.x) in its own boot of the test
-# VM: pods with RuntimeClass skiff, and runc's as the reference
-# (integration/k8s).
+# hack/thirdparty/kubernetes; containerd 2.x) in boots of the test VM of its
+# own: pods with RuntimeClass skiff, and runc's as the reference, with the
+# kubelet's cgroupfs and systemd drivers; and critest against containerd
+# 2.x (integration/k8s). `make test` runs the systemd-driver boot with every
+# test (K8S_PARTS below: time).
+K8S_PARTS ?= cgroupfs systemd critest2
 k8s-test: build
+	integration/critest/stage.sh
 	integration/containerd2/stage.sh
 	integration/k8s/stage.sh
-	$(REPORT) lines k8s integration/k8s/run.sh
+	IT_K8S_PARTS="$(K8S_PARTS)" $(REPORT) lines k8s integration/k8s/run.sh
 
 # Benchmarks against runc and crun (hack/bench): host and test VM; updates
 # docs/benchmarks.md. Not part of `make test`, which only runs the smoke check.
@@ -168,7 +172,8 @@ test:
 	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
 	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
 
-test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-v1 vm-test-arm64
+test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-v1 vm-test-arm64 k8s-test
+test-stages: K8S_PARTS = systemd
 
 clean:
 	$(CARGO) clean

@@ -11,7 +11,7 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 # shellcheck source=../../hack/thirdparty/lib.sh
 . "$repo/hack/thirdparty/lib.sh"
-tp_stage critest "$repo/hack/thirdparty/critest" "$here/.bin" bin/critest
+tp_stage critest "$repo/hack/thirdparty/critest" "$here/.bin" bin/critest bin/ginkgo
 [[ -x $here/.bin/critest ]] || exit 0
 cc -static -Os -o "$here/.bin/nnp" "$here/nnp.c"
 cc -static -Os -o "$here/.bin/pause" "$here/pause.c"

@@ -1,15 +1,19 @@
 #!/bin/bash
 # Host side of the Kubernetes stage (`make k8s-test`, after the binaries are
-# built and staged): boots of the test VM with 4 GiB of memory run
-# integration/k8s/suite.sh, which prints PASS/FAIL/SKIP lines and a table:
-# one with the kubelet's cgroupfs driver, one with systemd
-# (IT_K8S_DRIVERS="cgroupfs systemd" by default).
+# built and staged): boots of the test VM, one per part of IT_K8S_PARTS
+# (default "cgroupfs systemd critest2"):
+# - cgroupfs, systemd: integration/k8s/suite.sh (PASS/FAIL/SKIP lines and a
+#   table) with 4 GiB of memory and the kubelet's cgroup driver of that
+#   name. With both, the systemd boot runs only the tests where the driver
+#   matters; alone, either runs every test (`make test` runs systemd alone).
+# - critest2: critest against containerd 2.x (integration/vm/suite-critest.sh
+#   with CRITEST_CONTAINERD=2; `make vm-test` runs it against 1.6).
 #
 #   integration/k8s/run.sh [TEST...]
 #
 # Prints `SKIP k8s: ...` and exits 0 when the VM image cannot be built or
-# this is not root; exits with the suite's status otherwise (124: the VM
-# run timed out after IT_K8S_TIMEOUT seconds, default 3600).
+# this is not root; exits with the worst status of the parts otherwise (124:
+# a VM run timed out after IT_K8S_TIMEOUT seconds, default 3600).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
@@ -18,18 +22,30 @@ t0=$SECONDS
 . "$repo/hack/vm/lib.sh"
 vm_ready_or_skip k8s || exit 0
 cd "$repo" || exit 2
-# One boot per kubelet cgroup driver: every test with cgroupfs; with
-# systemd the tests where the driver matters (placement, limits, OOM,
-# deletion, leftovers). TEST arguments pick the tests of both.
+parts=${IT_K8S_PARTS:-cgroupfs systemd critest2}
+# The tests where the driver matters (placement, limits, OOM, deletion,
+# leftovers): the systemd boot's share when the cgroupfs boot runs too.
+# TEST arguments pick the tests of both.
 systemd_tests=(running cgroup_path exec limits oom oom_restart delete_force nothing_left)
 (($#)) && systemd_tests=("$@")
 rc=0
-for driver in ${IT_K8S_DRIVERS:-cgroupfs systemd}; do
-	tests=("$@")
-	[[ $driver == systemd ]] && tests=("${systemd_tests[@]}")
-	SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
-		-e "K8S_CGROUP_DRIVER=$driver" ${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$driver"} \
-		integration/k8s/suite.sh "${tests[@]}" || rc=$?
+for part in $parts; do
+	r=0
+	case $part in
+	cgroupfs | systemd)
+		tests=("$@")
+		[[ $part == systemd && " $parts " == *" cgroupfs "* ]] && tests=("${systemd_tests[@]}")
+		SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
+			-e "K8S_CGROUP_DRIVER=$part" ${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$part"} \
+			integration/k8s/suite.sh "${tests[@]}" || r=$?
+		;;
+	critest2)
+		"$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" -e CRITEST_CONTAINERD=2 \
+			${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR"} integration/vm/suite-critest.sh || r=$?
+		;;
+	*) echo "FAIL k8s/setup: unknown part '$part' in IT_K8S_PARTS"; r=2 ;;
+	esac
+	((r > rc)) && rc=$r
 done
 echo "# k8s stage: exit $rc in $((SECONDS - t0))s"
 exit "$rc"

@@ -1,31 +1,38 @@
-# containerd 2.x in place of Debian's 1.6 (INSIDE the test VM, as root;
-# sourced, with $repo set): the containerd, ctr and containerd-shim-runc-v2
-# that the host staged into integration/containerd2/.bin
-# (hack/thirdparty/containerd) are bind-mounted over 1.6's binaries, on an empty /var/lib/containerd and
+# containerd 2.x (or 1.7) in place of Debian's 1.6 (INSIDE the test VM, as
+# root; sourced, with $repo set): the containerd, ctr and
+# containerd-shim-runc-v2 that the host staged into
+# integration/containerd2/.bin (.bin17: 1.7; hack/thirdparty/containerd) are
+# bind-mounted over 1.6's binaries, on an empty /var/lib/containerd and
 # /run/containerd; cd2_restore runs 1.6 again on its own state.
 # shellcheck shell=bash
 
 CD2_BIN=$repo/integration/containerd2/.bin
+CD17_BIN=$repo/integration/containerd2/.bin17
 
-# cd2_staged: the 2.x binaries are there.
-cd2_staged() { [[ -x $CD2_BIN/containerd && -x $CD2_BIN/ctr && -x $CD2_BIN/containerd-shim-runc-v2 ]]; }
+# cd2_staged [BIN]: the binaries are there (BIN: 2.x's by default).
+cd2_staged() {
+	local b=${1:-$CD2_BIN}
+	[[ -x $b/containerd && -x $b/ctr && -x $b/containerd-shim-runc-v2 ]]
+}
 
-# cd2_use: stop containerd and bind 2.x and an empty state over 1.6's (it
-# is started again by whoever writes its config next); fails, with a FAIL
-# line naming what, if it cannot or if the result is not 2.x.
+# cd2_use [BIN VERSION NAME]: stop containerd and bind BIN's containerd
+# (2.x by default) and an empty state over 1.6's (it is started again by
+# whoever writes its config next); fails, with a FAIL line for NAME
+# (containerd2) naming what, if it cannot or if the result's version does
+# not start with VERSION (v2.).
 cd2_use() {
-	local version
+	local bin=${1:-$CD2_BIN} want=${2:-v2.} name=${3:-containerd2} version
 	systemctl stop containerd
-	mkdir -p /var/lib/containerd /run/containerd /var/lib/containerd2 /run/containerd2
-	mount --bind /var/lib/containerd2 /var/lib/containerd &&
-		mount --bind /run/containerd2 /run/containerd &&
-		mount --bind "$CD2_BIN/containerd" /usr/bin/containerd &&
-		mount --bind "$CD2_BIN/ctr" /usr/bin/ctr &&
-		mount --bind "$CD2_BIN/containerd-shim-runc-v2" /usr/bin/containerd-shim-runc-v2 ||
-		{ echo "FAIL containerd2: cannot bind containerd 2.x and its state over 1.6's"; return 1; }
+	mkdir -p /var/lib/containerd /run/containerd "/var/lib/$name" "/run/$name"
+	mount --bind "/var/lib/$name" /var/lib/containerd &&
+		mount --bind "/run/$name" /run/containerd &&
+		mount --bind "$bin/containerd" /usr/bin/containerd &&
+		mount --bind "$bin/ctr" /usr/bin/ctr &&
+		mount --bind "$bin/containerd-shim-runc-v2" /usr/bin/containerd-shim-runc-v2 ||
+		{ echo "FAIL $name: cannot bind $bin's containerd and its state over 1.6's"; return 1; }
 	version=$(containerd --version)
 	echo "# containerd under test: $version"
-	[[ $version == *" v2."* ]] || { echo "FAIL containerd2: $CD2_BIN/containerd is not 2.x: $version"; return 1; }
+	[[ $version == *" $want"* ]] || { echo "FAIL $name: $bin/containerd is not $want: $version"; return 1; }
 }
 
 # cd2_restore: containerd 1.6 on its own state again.

@@ -49,7 +49,7 @@ echo "PASS $P/layout ($(uname -r), $(awk -F: '$1 != 0 {print $2}' /proc/self/cgr
 # part_conformance: the chosen test executables.
 part_conformance() {
 	local n=0
-	SKIFF_BIN=$R/skiff IT_CONFORMANCE_FILE_TIMEOUT=${IT_V1_FILE_TIMEOUT:-600} CONFORMANCE_TABLES=1 \
+	SKIFF_BIN=$R/skiff IT_CONFORMANCE_FILE_TIMEOUT=${IT_V1_FILE_TIMEOUT:-600} CONFORMANCE_TABLES=1 SKIFF_V1_LIFECYCLES=50 \
 		conformance_files "$P" "$R/v1-conformance-tests" "$W" "${CONFORMANCE[@]}" || n=$?
 	((fails += n))
 }
@@ -115,7 +115,7 @@ t_cri() {
 t_cri_systemd() {
 	[[ $RT_BIN_NAME == skiff ]] || { log "no systemd-driver CRI handler for $RT_BIN_NAME here"; return 1; }
 	[[ -x $CRI_TEST ]] || { log "no $CRI_TEST (make build builds it)"; return 1; }
-	timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
+	SKIFF_CRI_STATE_ROOT=$SYSTEMD_HANDLER_ROOT timeout 300 "$CRI_TEST" pod skiff-systemd "$IMG" skiff_it.slice
 }
 
 # devices_kept DIR: after a daemon-reload the scope still denies by default

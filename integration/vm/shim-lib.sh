@@ -104,11 +104,17 @@ build_image() {
 	}
 }
 
-# containerd's config: the CRI plugin with runtime handlers skiff (cgroupfs)
-# and skiff-systemd (SystemdCgroup through the CRI runtime options file).
+# The `Root` the skiff-systemd handler's options file sets: a container's
+# state directory there shows the file reached the shim.
+SYSTEMD_HANDLER_ROOT=/run/containerd/skiff-systemd-root
+
+# containerd's config: the CRI plugin with runtime handlers skiff (no
+# options) and skiff-systemd (SystemdCgroup and Root through the CRI runtime
+# options file, as docs/containerd.md describes).
 write_config() {
 	cat >/etc/containerd/skiff-systemd.toml <<-EOT
 		SystemdCgroup = true
+		Root = "$SYSTEMD_HANDLER_ROOT"
 	EOT
 	cat >/etc/containerd/config.toml <<-EOT
 		version = 2

@@ -13,10 +13,11 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 source "$here/containerd2-lib.sh"
 # One of each kind: ctr lifecycle, io, exec, signals, pause, stats, OOM,
-# shim crash and containerd restart, CRI (cgroupfs and systemd), and
+# shim crash and containerd restart, CRI (cgroupfs; systemd through the
+# options file and through a .slice parent alone), and
 # nothing left behind.
 TESTS=(exit_code terminal exec exec_error log_file log_binary kill pause_resume
-	metrics oom shim_crash containerd_restart cri cri_systemd
+	metrics oom shim_crash containerd_restart cri cri_systemd cri_systemd_plain
 	cri_short_lived_logs nothing_left)
 (($#)) && TESTS=("$@")
 

@@ -19,15 +19,31 @@ source "$here/shim-lib.sh"
 CT=$repo/integration/critest
 BIN=$CT/.bin
 REG=127.0.0.1:5000
-OUT=${IT_LOG_DIR:+$IT_LOG_DIR/critest}
-OUT=${OUT:-/var/tmp/skiff-critest}
+# CRITEST_CONTAINERD=2: against containerd 2.x (staged by
+# integration/containerd2/stage.sh) in place of Debian's 1.6; its lines are
+# named critest2/. 2.x answers the CRI's RuntimeConfig, so critest's pods
+# get a cgroupfs parent there (1.6 does not: they get /test.slice, systemd).
+NAME=critest
+[[ ${CRITEST_CONTAINERD:-} == 2 ]] && NAME=critest2
+OUT=${IT_LOG_DIR:+$IT_LOG_DIR/$NAME}
+OUT=${OUT:-/var/tmp/skiff-$NAME}
 FOCUS=${1:-}
 MIN_REF=90
+# ginkgo nodes per critest run (critest --parallel; its ginkgo CLI is staged
+# beside it). The specs mostly wait on the CRI and timers, so under
+# emulation three nodes finish sooner than one.
+PARALLEL=${CRITEST_PARALLEL:-3}
 
-[[ -x $BIN/critest && -x $BIN/nnp && -x $BIN/pause ]] ||
-	{ echo "SKIP critest: not staged (on the host: integration/critest/stage.sh)"; exit 0; }
+[[ -x $BIN/critest && -x $BIN/ginkgo && -x $BIN/nnp && -x $BIN/pause ]] ||
+	{ echo "SKIP $NAME: not staged (on the host: integration/critest/stage.sh)"; exit 0; }
 command -v docker-registry >/dev/null ||
-	{ echo "SKIP critest: the VM image has no docker-registry (rebuild it: hack/vm/build)"; exit 0; }
+	{ echo "SKIP $NAME: the VM image has no docker-registry (rebuild it: hack/vm/build)"; exit 0; }
+if [[ $NAME == critest2 ]]; then
+	source "$here/containerd2-lib.sh"
+	cd2_staged || { echo "SKIP critest2: containerd 2.x not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
+	trap cd2_restore EXIT
+	cd2_use || exit 1
+fi
 shim_setup || exit 0
 mkdir -p "$OUT"
 
@@ -42,9 +58,9 @@ cat >/etc/containerd/skiff-registry.yml <<-EOT
 	  addr: $REG
 EOT
 systemd-run --unit skiff-registry --collect docker-registry serve /etc/containerd/skiff-registry.yml >/dev/null ||
-	{ echo "FAIL critest: cannot start the registry"; exit 1; }
+	{ echo "FAIL $NAME: cannot start the registry"; exit 1; }
 wait_for 30 bash -c "exec 3<>/dev/tcp/${REG%:*}/${REG#*:}" 2>/dev/null ||
-	{ echo "FAIL critest: the registry does not listen on $REG"; exit 1; }
+	{ echo "FAIL $NAME: the registry does not listen on $REG"; exit 1; }
 cat >/etc/containerd/certs.d/_default/hosts.toml <<-EOT
 	[host."http://$REG"]
 	  capabilities = ["pull", "resolve"]
@@ -68,12 +84,12 @@ EOT
 # Pods run the pause stand-in (pushed below; pulled at the first pod).
 sed -i 's#^\(\s*sandbox_image = \).*#\1"skiff-critest-sandbox:latest"#' /etc/containerd/config.toml
 grep -q '"skiff-critest-sandbox:latest"' /etc/containerd/config.toml ||
-	{ echo "FAIL critest: cannot set sandbox_image in /etc/containerd/config.toml"; exit 1; }
+	{ echo "FAIL $NAME: cannot set sandbox_image in /etc/containerd/config.toml"; exit 1; }
 systemctl restart containerd
-wait_for 30 ctr version >/dev/null 2>&1 || { echo "FAIL critest: containerd does not answer"; exit 1; }
+wait_for 30 ctr version >/dev/null 2>&1 || { echo "FAIL $NAME: containerd does not answer"; exit 1; }
 t0=$SECONDS
 "$CT/images.sh" "$REG" "$BIN/nnp" "$BIN/pause" >"$OUT/images.log" 2>&1 ||
-	{ echo "FAIL critest: stand-in images: $(tail -n 3 "$OUT/images.log" | tr '\n' ' ')"; exit 1; }
+	{ echo "FAIL $NAME: stand-in images: $(tail -n 3 "$OUT/images.log" | tr '\n' ' ')"; exit 1; }
 log "stand-in images built and pushed in $((SECONDS - t0))s"
 
 # run HANDLER: critest with that runtime handler; a JSON report per handler.
@@ -83,12 +99,12 @@ log "stand-in images built and pushed in $((SECONDS - t0))s"
 # is named on a FLAKY line.
 run() {
 	local h=$1 t0=$SECONDS rc=0
-	(cd "$OUT" && timeout 2400 "$BIN/critest" --runtime-endpoint unix:///run/containerd/containerd.sock \
-		--runtime-handler "$h" --ginkgo.json-report "$OUT/$h.json" --ginkgo.no-color \
+	(cd "$OUT" && PATH=$BIN:$PATH timeout 2400 "$BIN/critest" --runtime-endpoint unix:///run/containerd/containerd.sock \
+		--parallel "$PARALLEL" --runtime-handler "$h" --ginkgo.json-report "$OUT/$h.json" --ginkgo.no-color \
 		--ginkgo.flake-attempts 2 \
 		${FOCUS:+--ginkgo.focus "$FOCUS"} >"$OUT/$h.log" 2>&1) || rc=$?
 	log "critest with $h: exit $rc in $((SECONDS - t0))s"
-	[[ -s $OUT/$h.json ]] || { echo "FAIL critest/$h: no report (exit $rc): $(tail -n 5 "$OUT/$h.log" | tr '\n' ' ')"; return 1; }
+	[[ -s $OUT/$h.json ]] || { echo "FAIL $NAME/$h: no report (exit $rc): $(tail -n 5 "$OUT/$h.log" | tr '\n' ' ')"; return 1; }
 }
 run skiff || exit 1
 run runc || exit 1
@@ -99,8 +115,8 @@ specs() {
 		| [.State, ((.ContainerHierarchyTexts + [.LeafNodeText]) | join(" "))] | @tsv' "$OUT/$1.json" | sort -t$'\t' -k2
 }
 for h in skiff runc; do
-	jq -r --arg h "$h" '.[].SpecReports[] | select(.LeafNodeType == "It" and .NumAttempts > 1 and .State == "passed")
-		| "FLAKY critest/\((.ContainerHierarchyTexts + [.LeafNodeText]) | join(" ")) with \($h): passed at attempt \(.NumAttempts)"' "$OUT/$h.json"
+	jq -r --arg h "$h" --arg n "$NAME" '.[].SpecReports[] | select(.LeafNodeType == "It" and .NumAttempts > 1 and .State == "passed")
+		| "FLAKY \($n)/\((.ContainerHierarchyTexts + [.LeafNodeText]) | join(" ")) with \($h): passed at attempt \(.NumAttempts)"' "$OUT/$h.json"
 done
 specs skiff >"$OUT/skiff.tsv"
 specs runc >"$OUT/runc.tsv"
@@ -110,26 +126,26 @@ awk -F'\t' '{printf "%-8s %-8s %s\n", $2, $3, $1}' "$OUT/table.tsv"
 fails=0
 while IFS=$'\t' read -r name r s; do
 	if [[ $s == passed ]]; then
-		echo "PASS critest/$name"
+		echo "PASS $NAME/$name"
 	elif [[ $name == *"public image with digest should be pulled"* && $s == failed ]]; then
-		echo "SKIP critest/$name: a stand-in image cannot have the upstream digest it pins (runc: $r; skiff: $s)"
+		echo "SKIP $NAME/$name: a stand-in image cannot have the upstream digest it pins (runc: $r; skiff: $s)"
 	elif [[ $name == *"should support MaskedPaths"* && $s == failed ]]; then
-		echo "SKIP critest/$name: the busybox-static stand-in runs ls in the shell without exec, so a masked /bin/ls cannot fail (runc: $r; skiff: $s)"
+		echo "SKIP $NAME/$name: the busybox-static stand-in runs ls in the shell without exec, so a masked /bin/ls cannot fail (runc: $r; skiff: $s)"
 	elif [[ $r == passed ]]; then
-		echo "FAIL critest/$name (runc passes it)"
+		echo "FAIL $NAME/$name (runc passes it)"
 		((fails++))
 	elif [[ $s == skipped || $s == pending ]]; then
-		echo "SKIP critest/$name: critest skipped it"
+		echo "SKIP $NAME/$name: critest skipped it"
 	else
-		echo "SKIP critest/$name: runc fails it too (runc: $r; skiff: $s)"
+		echo "SKIP $NAME/$name: runc fails it too (runc: $r; skiff: $s)"
 	fi
 done <"$OUT/table.tsv"
 ref=$(awk -F'\t' '$2=="passed"' "$OUT/table.tsv" | wc -l)
-echo "critest: $(grep -c $'\tpassed$' "$OUT/table.tsv") passed with skiff, $ref with runc, $fails failed only with skiff"
+echo "$NAME: $(grep -c $'\tpassed$' "$OUT/table.tsv") passed with skiff, $ref with runc, $fails failed only with skiff"
 # The reference must pass what it passed before (97 of 103 run, containerd
 # 1.6.20): fewer means the setup broke, and a comparison would prove nothing.
 if [[ -z $FOCUS ]] && ((ref < MIN_REF)); then
-	echo "FAIL critest/setup: runc passed only $ref specs (at least $MIN_REF expected): the VM setup or the stand-ins are broken"
+	echo "FAIL $NAME/setup: runc passed only $ref specs (at least $MIN_REF expected): the VM setup or the stand-ins are broken"
 	exit 1
 fi
 ((fails == 0))

@@ -4,7 +4,9 @@
 //! ```text
 //! skiff-cri-test pod HANDLER IMAGE CGROUP_PARENT
 //!     one pod, two containers, ExecSync, ContainerStats, removal; one shim
-//!     served the pod and nothing is left (PASS/FAIL lines)
+//!     served the pod and nothing is left (PASS/FAIL lines); with
+//!     SKIFF_CRI_STATE_ROOT set, the container's skiff state directory must
+//!     be below it (the handler's `Root` option reached the shim)
 //! skiff-cri-test load|cycle HANDLER IMAGE CGROUP_PARENT PODS PARALLEL
 //!     load: start PODS pods, PARALLEL at a time, measure their shims
 //!     (RSS, PSS), remove them all; cycle: start and remove each pod in

@@ -66,6 +66,18 @@ pub async fn run(handler: &str, image: &str, parent: &str) -> Result<()> {
     };
     ensure!(placed, "container cgroup: {cgroups:?} (want {want})");
     println!("PASS cri/{handler}/cgroup {want}");
+    // SKIFF_CRI_STATE_ROOT: the handler's shim options set `Root` there, so
+    // the container's state directory must be below it (the options file
+    // reached the shim).
+    if let Ok(root) = std::env::var("SKIFF_CRI_STATE_ROOT") {
+        let dir = std::path::Path::new(&root).join("k8s.io").join(&ids[0]);
+        ensure!(
+            dir.is_dir(),
+            "no state directory {} (the shim did not get the handler's options)",
+            dir.display()
+        );
+        println!("PASS cri/{handler}/options-read {}", dir.display());
+    }
     let stats = rt
         .container_stats(ContainerStatsRequest {
             container_id: ids[0].clone(),

@@ -146,14 +146,14 @@ fn create_mounted(
     let state = match root.load(&req.id) {
         Ok(s) => s,
         Err(e) => {
-            let _ = container::delete(&root, &req.id, true);
+            let _ = delete(&root, &req.id);
             return Err(e.into());
         }
     };
     let stdio = match prepared.finish() {
         Ok(s) => s,
         Err(e) => {
-            let _ = container::delete(&root, &req.id, true);
+            let _ = delete(&root, &req.id);
             return Err(e);
         }
     };
@@ -211,10 +211,28 @@ impl Container {
 
     /// Delete the libcontainer state (killing what is left), then unmount.
     pub fn destroy(&self) -> Result<()> {
-        let r = container::delete(&self.root, &self.id, true);
+        let r = delete(&self.root, &self.id);
         if self.mounted_rootfs {
             unmount_rootfs(&self.bundle)?;
         }
-        r.map_err(Into::into)
+        r
     }
+
+    /// Change the container's resources (libcontainer's update).
+    pub fn update(&self, resources: &oci_spec::runtime::LinuxResources) -> Result<()> {
+        let (root, id) = (&self.root, self.id.as_str());
+        helper::run(&[], || container::update(root, id, resources).map(|()| 0))?;
+        Ok(())
+    }
+}
+
+/// libcontainer's delete (force: killing what is left), in a helper like
+/// create and exec: with the systemd driver it talks D-Bus, whose client
+/// starts threads (async-io's reactor) that would stay in the shim holding
+/// their locks, and every later helper forked from the shim would inherit
+/// those locks held by no thread and hang at its first D-Bus call (a pod's
+/// second container after its first one was deleted).
+fn delete(root: &StateRoot, id: &str) -> Result<()> {
+    helper::run(&[], || container::delete(root, id, true).map(|()| 0))?;
+    Ok(())
 }

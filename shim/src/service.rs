@@ -485,7 +485,7 @@ impl Task for Service {
                 .unwrap_or(b"{}"),
         )
         .map_err(|e| err(Code::INVALID_ARGUMENT, format!("resources: {e}")))?;
-        container::update(&c.root, &c.id, &r).map_err(lc)?;
+        c.update(&r).map_err(to_status)?;
         Ok(Empty::new())
     }
 

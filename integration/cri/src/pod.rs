@@ -1,5 +1,6 @@
-//! One pod with two containers, ExecSync and ContainerStats, then stop and
-//! remove everything: one shim served the pod and nothing is left.
+//! One pod with two containers, ExecSync and ContainerStats, one removed and
+//! a third started in its place, then stop and remove everything: one shim
+//! served the pod and nothing is left.
 
 use std::time::{Duration, Instant};
 
@@ -105,19 +106,24 @@ pub async fn run(handler: &str, image: &str, parent: &str) -> Result<()> {
         now - before
     );
     println!("PASS cri/{handler}/one-shim-per-pod");
+    // A container removed, then another started in the same pod (as an
+    // init container is followed by the next): the removal's work in the
+    // shim (systemd's D-Bus with that driver) must not break the next
+    // create (it hung forever once).
+    let first = ids.remove(0);
+    remove(&mut rt, &first).await?;
+    let three = tokio::time::timeout(
+        Duration::from_secs(120),
+        cri::start_container(&mut rt, &sandbox, &pod, "three", image),
+    )
+    .await
+    .context("starting a container after removing one: no answer in 120 s")??;
+    ids.push(three);
+    println!("PASS cri/{handler}/start-after-remove");
     for id in &ids {
-        rt.stop_container(StopContainerRequest {
-            container_id: id.clone(),
-            timeout: 2,
-        })
-        .await
-        .context("StopContainer")?;
-        rt.remove_container(RemoveContainerRequest {
-            container_id: id.clone(),
-        })
-        .await
-        .context("RemoveContainer")?;
+        remove(&mut rt, id).await?;
     }
+    ids.push(first);
     cri::remove_pod(&mut rt, &sandbox).await?;
     ids.push(sandbox);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -133,5 +139,21 @@ pub async fn run(handler: &str, image: &str, parent: &str) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     println!("PASS cri/{handler}/nothing-left");
+    Ok(())
+}
+
+/// StopContainer (2 s grace) and RemoveContainer.
+async fn remove(rt: &mut cri::Client, id: &str) -> Result<()> {
+    rt.stop_container(StopContainerRequest {
+        container_id: id.into(),
+        timeout: 2,
+    })
+    .await
+    .context("StopContainer")?;
+    rt.remove_container(RemoveContainerRequest {
+        container_id: id.into(),
+    })
+    .await
+    .context("RemoveContainer")?;
     Ok(())
 }

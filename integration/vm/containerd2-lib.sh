@@ -42,3 +42,17 @@ cd2_restore() {
 	systemctl start containerd
 	echo "# containerd restored: $(containerd --version)"
 }
+
+# cd2_shim_tests PREFIX TEST...: suite-shim.sh's setup (config version 2,
+# which 2.x migrates) and TESTs against the containerd bound now, their
+# PASS/FAIL/SKIP lines renamed PREFIX/; then the server version they ran
+# against. Returns the suite's status.
+cd2_shim_tests() {
+	local prefix=$1 rc=0 server
+	shift
+	"$repo/integration/vm/suite-shim.sh" "$@" > >(sed -u "s#^\(PASS\|FAIL\|SKIP\) shim/#\1 $prefix/#") 2>&1 || rc=$?
+	wait
+	server=$(ctr version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')
+	echo "# containerd server version during the tests: ${server:-unknown}"
+	return "$rc"
+}

@@ -22,11 +22,4 @@ cd2_staged "$CD17_BIN" ||
 trap cd2_restore EXIT
 cd2_use "$CD17_BIN" v1.7. containerd17 || exit 1
 
-# suite-shim.sh's setup (config version 2) and tests; their PASS/FAIL lines
-# are renamed shim17/.
-rc=0
-"$here/suite-shim.sh" "${TESTS[@]}" > >(sed -u 's#^\(PASS\|FAIL\|SKIP\) shim/#\1 shim17/#') 2>&1 || rc=$?
-wait
-server=$(ctr version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')
-echo "# containerd server version during the tests: ${server:-unknown}"
-exit "$rc"
+cd2_shim_tests shim17 "${TESTS[@]}"

@@ -25,11 +25,4 @@ cd2_staged || { echo "SKIP containerd2: not staged (on the host: integration/con
 trap cd2_restore EXIT
 cd2_use || exit 1
 
-# suite-shim.sh's setup (config version 2, which 2.x migrates) and tests;
-# their PASS/FAIL lines are renamed shim2/.
-rc=0
-"$here/suite-shim.sh" "${TESTS[@]}" > >(sed -u 's#^\(PASS\|FAIL\|SKIP\) shim/#\1 shim2/#') 2>&1 || rc=$?
-wait
-server=$(ctr version 2>/dev/null | awk '/^Server:/{s=1} s && /Version:/{print $2; exit}')
-echo "# containerd server version during the tests: ${server:-unknown}"
-exit "$rc"
+cd2_shim_tests shim2 "${TESTS[@]}"

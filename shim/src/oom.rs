@@ -10,11 +10,22 @@
 //! second as a fallback, and by the reaper right
 //! after it has reaped an init, before anything else: the kernel counts the
 //! kill before the victim can exit.
+//!
+//! Even so systemd often wins: the kernel tells it at once that the scope
+//! is empty, while the change of memory.events may reach us up to 10 ms
+//! late (cgroup file notifications are rate-limited, and the memory limit
+//! being hit just before the kill notified already). So on cgroup v2 each
+//! container also keeps the count of its parent cgroup (the pod's slice),
+//! which counts the kills of all below it and stays: an init killed by
+//! SIGKILL (not sent by the shim) whose cgroup is gone before it could be
+//! read gets the parent's kills that no other container of this shim
+//! accounts for (kept since it was added).
 
 use std::collections::HashMap;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use libcontainer::cgroups::Cgroup;
+use libcontainer::cgroups::{v2, Cgroup};
 use nix::sys::epoll::{Epoll, EpollCreateFlags, EpollEvent, EpollFlags, EpollTimeout};
 use nix::sys::inotify::{AddWatchFlags, InitFlags, Inotify, WatchDescriptor};
 
@@ -31,10 +42,17 @@ struct Entry {
     event: Option<OomEvent>,
     /// Host pid of its init.
     init: i32,
-    /// Highest oom_kill count read.
+    /// Highest oom_kill count read (or given from the parent's).
     counted: u64,
     /// Count already published.
     reported: u64,
+    /// Count when it was added.
+    start: u64,
+    /// Its parent cgroup (cgroup v2), and the parent's kills that no
+    /// container accounted for when it was added.
+    parent: Option<(PathBuf, u64)>,
+    /// The shim sent its init SIGKILL.
+    sigkilled: bool,
 }
 
 impl Entry {
@@ -42,6 +60,38 @@ impl Entry {
     fn refresh(&mut self) {
         self.counted = self.counted.max(self.cgroup.oom_kills());
     }
+
+    /// Kills counted for it since it was added.
+    fn kills(&self) -> u64 {
+        self.counted - self.start
+    }
+}
+
+/// oom_kill of the v2 cgroup `dir` (0 if it cannot be read).
+fn kills_in(dir: &Path) -> u64 {
+    Cgroup::V2(v2::Cgroup {
+        dir: dir.to_path_buf(),
+    })
+    .oom_kills()
+}
+
+/// The parent's kills not accounted for by any container of `entries`,
+/// nor by those removed (`retired`).
+fn unaccounted(parent: &Path, entries: &HashMap<String, Entry>, retired: u64) -> u64 {
+    let mine: u64 = entries
+        .values()
+        .filter(|e| e.parent.as_ref().is_some_and(|(p, _)| p == parent))
+        .map(Entry::kills)
+        .sum();
+    kills_in(parent).saturating_sub(mine + retired)
+}
+
+/// The watched containers, and per parent cgroup the kills of containers
+/// no longer watched.
+#[derive(Debug, Default)]
+struct Table {
+    entries: HashMap<String, Entry>,
+    retired: HashMap<PathBuf, u64>,
 }
 
 /// The OOM counters of the shim's containers, behind a lock of their own
@@ -51,7 +101,7 @@ pub struct OomWatch {
     inotify: Option<Inotify>,
     /// Waits for the inotify fd and the v1 eventfds at once.
     epoll: Option<Epoll>,
-    entries: Mutex<HashMap<String, Entry>>,
+    table: Mutex<Table>,
 }
 
 impl OomWatch {
@@ -69,12 +119,12 @@ impl OomWatch {
         OomWatch {
             inotify,
             epoll,
-            entries: Mutex::new(HashMap::new()),
+            table: Mutex::new(Table::default()),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, HashMap<String, Entry>> {
-        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Start counting for container `id` (init pid `init`); kills before
@@ -100,6 +150,11 @@ impl OomWatch {
             _ => None,
         };
         let counted = cgroup.oom_kills();
+        let mut t = self.lock();
+        let parent = cgroup.v2().and_then(|c| c.dir.parent()).map(|p| {
+            let retired = t.retired.get(p).copied().unwrap_or(0);
+            (p.to_path_buf(), unaccounted(p, &t.entries, retired))
+        });
         let e = Entry {
             cgroup: cgroup.clone(),
             watch,
@@ -107,24 +162,69 @@ impl OomWatch {
             init,
             counted,
             reported: counted,
+            start: counted,
+            parent,
+            sigkilled: false,
         };
-        self.lock().insert(id.to_string(), e);
+        t.entries.insert(id.to_string(), e);
+    }
+
+    /// The shim sent SIGKILL to container `id`'s init: its exit by SIGKILL
+    /// is no sign of an OOM kill.
+    pub fn sigkilled(&self, id: &str) {
+        if let Some(e) = self.lock().entries.get_mut(id) {
+            e.sigkilled = true;
+        }
     }
 
     /// Stop counting for container `id`.
     pub fn remove(&self, id: &str) {
-        let watch = self.lock().remove(id).and_then(|e| e.watch);
+        let mut t = self.lock();
+        let gone = t.entries.remove(id);
+        if let Some((p, _)) = gone.as_ref().and_then(|e| e.parent.as_ref()) {
+            let kills = gone.as_ref().map_or(0, Entry::kills);
+            *t.retired.entry(p.clone()).or_default() += kills;
+        }
+        drop(t);
+        let watch = gone.and_then(|e| e.watch);
         if let (Some(w), Some(wd)) = (&self.inotify, watch) {
             // Fails only if the kernel dropped it already (file gone).
             let _ = w.rm_watch(wd);
         }
     }
 
-    /// `pid` was just reaped: if it was a container's init, read its count
-    /// now, while its cgroup is most likely still there.
-    pub fn reaped(&self, pid: i32) {
-        if let Some(e) = self.lock().values_mut().find(|e| e.init == pid) {
-            e.refresh();
+    /// `pid` was just reaped with status `code` (128 + signal when killed):
+    /// if it was a container's init, read its count now, while its cgroup
+    /// is most likely still there; if it is gone already, an init killed
+    /// by SIGKILL that the shim did not send gets the parent's kills no
+    /// container accounts for.
+    pub fn reaped(&self, pid: i32, code: i32) {
+        let mut t = self.lock();
+        let Some(id) = t
+            .entries
+            .iter()
+            .find(|(_, e)| e.init == pid)
+            .map(|(id, _)| id.clone())
+        else {
+            return;
+        };
+        let Some(e) = t.entries.get_mut(&id) else {
+            return;
+        };
+        e.refresh();
+        let gone = e.cgroup.v2().is_some_and(|c| !c.dir.exists());
+        if !gone || code != 128 + libc::SIGKILL || e.sigkilled || e.kills() > 0 {
+            return;
+        }
+        let Some((parent, base)) = e.parent.clone() else {
+            return;
+        };
+        let retired = t.retired.get(&parent).copied().unwrap_or(0);
+        let new = unaccounted(&parent, &t.entries, retired).saturating_sub(base);
+        if new > 0 {
+            if let Some(e) = t.entries.get_mut(&id) {
+                e.counted += new;
+            }
         }
     }
 
@@ -132,7 +232,7 @@ impl OomWatch {
     /// mark them published.
     pub fn take_new(&self, id: &str) -> u64 {
         let mut g = self.lock();
-        let Some(e) = g.get_mut(id) else {
+        let Some(e) = g.entries.get_mut(id) else {
             return 0;
         };
         e.refresh();
@@ -156,7 +256,7 @@ impl OomWatch {
         if let Some(w) = &self.inotify {
             while w.read_events().is_ok_and(|e| !e.is_empty()) {}
         }
-        for e in self.lock().values() {
+        for e in self.lock().entries.values() {
             if let Some(ev) = &e.event {
                 ev.take();
             }
@@ -183,8 +283,8 @@ mod tests {
         );
         assert_eq!(w.take_new("c"), 0, "kills before add are not new");
         std::fs::write(&events, "oom 2\noom_kill 3\n").unwrap();
-        w.reaped(41);
-        w.reaped(42);
+        w.reaped(41, 0);
+        w.reaped(42, 137);
         std::fs::remove_dir_all(&dir).unwrap();
         assert_eq!(
             w.take_new("c"),
@@ -194,5 +294,61 @@ mod tests {
         assert_eq!(w.take_new("c"), 0);
         w.remove("c");
         assert_eq!(w.take_new("c"), 0);
+    }
+
+    /// A pod slice with memory.events and a child cgroup per container.
+    fn pod(name: &str, kids: &[&str]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("skiff-oom-{name}-{}", std::process::id()));
+        for k in kids {
+            std::fs::create_dir_all(dir.join(k)).unwrap();
+            std::fs::write(dir.join(k).join("memory.events"), "oom_kill 0\n").unwrap();
+        }
+        std::fs::write(dir.join("memory.events"), "oom_kill 0\n").unwrap();
+        dir
+    }
+
+    fn v2(dir: PathBuf) -> Cgroup {
+        Cgroup::V2(libcontainer::cgroups::v2::Cgroup { dir })
+    }
+
+    #[test]
+    fn a_kill_whose_cgroup_went_first_is_found_in_the_parent() {
+        let dir = pod("parent", &["a", "b"]);
+        let w = OomWatch::new();
+        w.add("a", 10, &v2(dir.join("a")));
+        w.add("b", 11, &v2(dir.join("b")));
+        // b's kill is read from its own file; a's cgroup is gone before
+        // its kill could be read: the parent counts both.
+        std::fs::write(dir.join("b/memory.events"), "oom_kill 1\n").unwrap();
+        std::fs::write(dir.join("memory.events"), "oom_kill 2\n").unwrap();
+        assert_eq!(w.take_new("b"), 1);
+        std::fs::remove_dir_all(dir.join("a")).unwrap();
+        w.reaped(10, 137);
+        assert_eq!(w.take_new("a"), 1, "the parent's kill no one accounts for");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn no_kill_is_made_up() {
+        let dir = pod("none", &["a", "b", "c"]);
+        let w = OomWatch::new();
+        // A kill below the parent before a was added is not a's.
+        std::fs::write(dir.join("memory.events"), "oom_kill 1\n").unwrap();
+        w.add("a", 10, &v2(dir.join("a")));
+        w.add("b", 11, &v2(dir.join("b")));
+        w.add("c", 12, &v2(dir.join("c")));
+        std::fs::write(dir.join("memory.events"), "oom_kill 2\n").unwrap();
+        std::fs::remove_dir_all(dir.join("a")).unwrap();
+        std::fs::remove_dir_all(dir.join("b")).unwrap();
+        std::fs::remove_dir_all(dir.join("c")).unwrap();
+        // b exited by a signal other than SIGKILL, c by the shim's SIGKILL.
+        w.sigkilled("c");
+        w.reaped(11, 128 + 15);
+        w.reaped(12, 137);
+        assert_eq!((w.take_new("b"), w.take_new("c")), (0, 0));
+        // a was SIGKILLed by the kernel: the one new kill is its.
+        w.reaped(10, 137);
+        assert_eq!(w.take_new("a"), 1);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -154,7 +154,7 @@ fn reap(sfd: &SignalFd, svc: &Service, exits: &std::sync::mpsc::Sender<(i32, i32
             };
             // An OOM kill is counted before the victim exits; read it
             // before systemd can remove the cgroup (see oom.rs).
-            svc.oom.reaped(pid);
+            svc.oom.reaped(pid, code);
             let _ = containerd_shim::monitor::monitor_notify_by_pid(pid, code);
             let _ = exits.send((pid, code));
         }

@@ -394,6 +394,9 @@ impl Task for Service {
                 }
                 return Err(err(Code::NOT_FOUND, "process already finished"));
             }
+            if req.signal as i32 == libc::SIGKILL {
+                self.oom.sigkilled(&c.id);
+            }
             container::kill(&c.root, &c.id, req.signal as i32, req.all).map_err(lc)?;
             return Ok(Empty::new());
         }

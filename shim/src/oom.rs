@@ -67,31 +67,31 @@ impl Entry {
     }
 }
 
-/// oom_kill of the v2 cgroup `dir` (0 if it cannot be read).
-fn kills_in(dir: &Path) -> u64 {
-    Cgroup::V2(v2::Cgroup {
-        dir: dir.to_path_buf(),
-    })
-    .oom_kills()
-}
-
-/// The parent's kills not accounted for by any container of `entries`,
-/// nor by those removed (`retired`).
-fn unaccounted(parent: &Path, entries: &HashMap<String, Entry>, retired: u64) -> u64 {
-    let mine: u64 = entries
-        .values()
-        .filter(|e| e.parent.as_ref().is_some_and(|(p, _)| p == parent))
-        .map(Entry::kills)
-        .sum();
-    kills_in(parent).saturating_sub(mine + retired)
-}
-
 /// The watched containers, and per parent cgroup the kills of containers
 /// no longer watched.
 #[derive(Debug, Default)]
 struct Table {
     entries: HashMap<String, Entry>,
     retired: HashMap<PathBuf, u64>,
+}
+
+impl Table {
+    /// The kills `parent` counted that no container below it, watched or
+    /// removed, accounts for.
+    fn unaccounted(&self, parent: &Path) -> u64 {
+        let mine: u64 = self
+            .entries
+            .values()
+            .filter(|e| e.parent.as_ref().is_some_and(|(p, _)| p == parent))
+            .map(Entry::kills)
+            .sum();
+        let retired = self.retired.get(parent).copied().unwrap_or(0);
+        let total = v2::Cgroup {
+            dir: parent.to_path_buf(),
+        }
+        .oom_kills();
+        total.saturating_sub(mine + retired)
+    }
 }
 
 /// The OOM counters of the shim's containers, behind a lock of their own
@@ -151,10 +151,10 @@ impl OomWatch {
         };
         let counted = cgroup.oom_kills();
         let mut t = self.lock();
-        let parent = cgroup.v2().and_then(|c| c.dir.parent()).map(|p| {
-            let retired = t.retired.get(p).copied().unwrap_or(0);
-            (p.to_path_buf(), unaccounted(p, &t.entries, retired))
-        });
+        let parent = cgroup
+            .v2()
+            .and_then(|c| c.dir.parent())
+            .map(|p| (p.to_path_buf(), t.unaccounted(p)));
         let e = Entry {
             cgroup: cgroup.clone(),
             watch,
@@ -181,9 +181,10 @@ impl OomWatch {
     pub fn remove(&self, id: &str) {
         let mut t = self.lock();
         let gone = t.entries.remove(id);
-        if let Some((p, _)) = gone.as_ref().and_then(|e| e.parent.as_ref()) {
-            let kills = gone.as_ref().map_or(0, Entry::kills);
-            *t.retired.entry(p.clone()).or_default() += kills;
+        if let Some(e) = &gone {
+            if let Some((p, _)) = &e.parent {
+                *t.retired.entry(p.clone()).or_default() += e.kills();
+            }
         }
         drop(t);
         let watch = gone.and_then(|e| e.watch);
@@ -219,8 +220,7 @@ impl OomWatch {
         let Some((parent, base)) = e.parent.clone() else {
             return;
         };
-        let retired = t.retired.get(&parent).copied().unwrap_or(0);
-        let new = unaccounted(&parent, &t.entries, retired).saturating_sub(base);
+        let new = t.unaccounted(&parent).saturating_sub(base);
         if new > 0 {
             if let Some(e) = t.entries.get_mut(&id) {
                 e.counted += new;

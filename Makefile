@@ -109,11 +109,13 @@ fuzz: deps
 # The runtime-tools cgroup files, critest and the shim tests under
 # containerd 2.x run there too: their static binaries are staged into
 # integration/runtime-tools/.suite, integration/critest/.bin and
-# integration/containerd2/.bin first (the VM has no Go).
+# integration/containerd2/.bin first (the VM has no Go); so is Debian's
+# CRIU for the checkpoint/restore suite (integration/criu/.debs).
 vm-test: build
 	integration/runtime-tools/run.sh --stage-vm
 	integration/critest/stage.sh
 	integration/containerd2/stage.sh
+	integration/criu/stage.sh
 	$(REPORT) lines vm integration/vm/stage.sh
 
 # cgroup v1: the test VM booted with the legacy layout (conformance files,

@@ -107,6 +107,14 @@ pub enum Error {
         /// What was wrong.
         msg: String,
     },
+    /// CRIU is missing, too old, or failed a checkpoint or restore.
+    #[error("criu {op}: {msg}")]
+    Criu {
+        /// What was asked of it (version, dump, pre-dump, restore).
+        op: &'static str,
+        /// What went wrong, with its log file where there is one.
+        msg: String,
+    },
 }
 
 /// libcontainer's result type.

@@ -6,6 +6,7 @@
 //! containerd shim are thin callers of this API.
 
 pub mod cgroups;
+pub mod checkpoint;
 pub mod config;
 pub mod console;
 pub mod container;

@@ -42,6 +42,9 @@ struct Cli {
     /// crun's spelling of the cgroup driver choice (cgroupfs, systemd, disabled).
     #[arg(long = "cgroup-manager", hide = true)]
     cgroup_manager: Option<String>,
+    /// The CRIU binary for checkpoint and restore [default: criu].
+    #[arg(long)]
+    criu: Option<PathBuf>,
     /// Rootless mode: auto, true or false.
     #[arg(long, default_value = "auto")]
     rootless: String,
@@ -122,7 +125,8 @@ fn main() -> ExitCode {
     tracing::debug!(rootless = cli.rootless.as_str(), "starting");
     let res = state_root(cli.root).and_then(|root| {
         let rootless = rootless(&cli.rootless)?;
-        commands::run(cli.cmd, &root, systemd, rootless)
+        let drivers = commands::create::Drivers { systemd, rootless };
+        commands::run(cli.cmd, &root, drivers, cli.criu.as_deref())
     });
     match res {
         Ok(code) => ExitCode::from(code),

@@ -295,7 +295,7 @@ fn console_socket(opts: &CreateOpts) -> Result<Option<OwnedFd>> {
 /// The state saved before anything outside the state dir exists (and
 /// again with the init's pid), so a create killed at any point can be
 /// deleted.
-fn initial_state(id: &str, bundle: &Bundle, placement: &Placement) -> State {
+pub(crate) fn initial_state(id: &str, bundle: &Bundle, placement: &Placement) -> State {
     State {
         id: id.to_string(),
         pid: 0,

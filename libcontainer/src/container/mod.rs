@@ -1,9 +1,9 @@
 //! The container lifecycle: create, start, state, kill, delete, list, ps and
 //! exec, each an operation on a container's state dir under the `--root`.
 
-mod create;
+pub(crate) mod create;
 mod exec;
-mod host_check;
+pub(crate) mod host_check;
 mod run;
 pub mod state;
 

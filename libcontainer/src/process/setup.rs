@@ -217,8 +217,11 @@ impl Final {
     /// agent at `listenerPath` has its notify fd before `create` returns,
     /// as with runc.
     pub fn prepare(&mut self) -> Result<()> {
+        // A session of its own, terminal or not, as runc's init and exec
+        // processes have: CRIU dumps only trees whose session leader is
+        // inside the container's pid namespace.
+        nix::unistd::setsid().step(|| "setsid".into())?;
         if let Some(tty) = &self.tty {
-            nix::unistd::setsid().step(|| "setsid".into())?;
             sys::set_controlling_tty(tty.as_fd()).step(|| "set controlling terminal".into())?;
             for fd in 0..3 {
                 nix::unistd::dup2(tty.as_raw_fd(), fd)

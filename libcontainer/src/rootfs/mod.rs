@@ -315,6 +315,7 @@ pub fn finish(spec: &Spec, own_mounts: bool) -> Result<()> {
     if !own_mounts {
         return Ok(());
     }
+    paths::reopen_null_stdio(root.as_fd())?;
     if let Some(ro) = linux.and_then(|l| l.readonly_paths().as_ref()) {
         paths::readonly(root.as_fd(), ro)?;
     }

@@ -36,6 +36,36 @@ pub fn open_dev_null(root: BorrowedFd) -> Result<OwnedFd> {
     Ok(fd)
 }
 
+/// Give each of stdin, stdout and stderr that is a null device (the
+/// caller's /dev/null, on a mount the container cannot see) the
+/// container's own /dev/null instead, as runc does: CRIU can only dump
+/// files on the container's mounts. Nothing changes without a usable
+/// /dev/null in the container.
+pub fn reopen_null_stdio(root: BorrowedFd) -> Result<()> {
+    let is_null = |st: &nix::sys::stat::FileStat| {
+        SFlag::from_bits_truncate(st.st_mode) & SFlag::S_IFMT == SFlag::S_IFCHR
+            && major(st.st_rdev) == 1
+            && minor(st.st_rdev) == 3
+    };
+    let nulls: Vec<i32> = (0..3)
+        .filter(|fd| fstat(*fd).is_ok_and(|st| is_null(&st)))
+        .collect();
+    if nulls.is_empty() {
+        return Ok(());
+    }
+    let flags = libc::O_RDWR | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let Ok(null) = open_in_root(root, Path::new("/dev/null"), flags) else {
+        return Ok(());
+    };
+    if !fstat(null.as_raw_fd()).is_ok_and(|st| is_null(&st)) {
+        return Ok(());
+    }
+    for fd in nulls {
+        nix::unistd::dup2(null.as_raw_fd(), fd).step(|| format!("reopen /dev/null as fd {fd}"))?;
+    }
+    Ok(())
+}
+
 /// Hide each of `paths`: files get the real /dev/null bound over them,
 /// directories a read-only empty tmpfs. Missing paths are skipped.
 pub fn mask(root: BorrowedFd, paths: &[String], null: BorrowedFd) -> Result<()> {

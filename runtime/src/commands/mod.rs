@@ -1,7 +1,8 @@
 //! One module per group of commands; each is a thin call into libcontainer.
 
 mod cgroup;
-mod create;
+mod checkpoint;
+pub mod create;
 mod exec;
 mod info;
 mod lifecycle;
@@ -99,6 +100,10 @@ pub enum Command {
     },
     /// Change a running container's resource limits.
     Update(cgroup::UpdateArgs),
+    /// Checkpoint a running container with CRIU.
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Restore a container from a checkpoint with CRIU.
+    Restore(checkpoint::RestoreArgs),
     /// Print a container's stats and OOM events as JSON lines.
     Events {
         /// Seconds (or a duration like 500ms) between stats.
@@ -185,9 +190,14 @@ pub fn exit_code_of(e: &anyhow::Error) -> u8 {
 }
 
 /// Run `cmd` with state under `root`; returns the exit code. `rootless`:
-/// use cgroups only where delegated to the caller.
-pub fn run(cmd: Command, root: &Path, systemd: bool, rootless: bool) -> anyhow::Result<u8> {
-    let drivers = create::Drivers { systemd, rootless };
+/// use cgroups only where delegated to the caller; `criu`: the CRIU binary
+/// (`--criu`).
+pub fn run(
+    cmd: Command,
+    root: &Path,
+    drivers: create::Drivers,
+    criu: Option<&Path>,
+) -> anyhow::Result<u8> {
     match cmd {
         Command::Create(a) => create::create(root, &a, drivers).map(|_| 0),
         Command::Run(a) => create::run(root, &a, drivers),
@@ -208,6 +218,8 @@ pub fn run(cmd: Command, root: &Path, systemd: bool, rootless: bool) -> anyhow::
         Command::Pause { id } => cgroup::pause(root, &id, true).map(|_| 0),
         Command::Resume { id } => cgroup::pause(root, &id, false).map(|_| 0),
         Command::Update(a) => cgroup::update(root, &a).map(|_| 0),
+        Command::Checkpoint(a) => checkpoint::checkpoint(root, &a, criu).map(|_| 0),
+        Command::Restore(a) => checkpoint::restore(root, &a, criu, drivers.systemd),
         Command::Events {
             interval,
             stats,

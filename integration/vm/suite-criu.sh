@@ -1,0 +1,252 @@
+#!/bin/bash
+# shellcheck disable=SC2016,SC2317 # container scripts are single-quoted on purpose; helpers are called indirectly
+# Checkpoint and restore with CRIU (INSIDE the test VM, as root): each test
+# runs with skiff and, as the reference, with runc (-runc). CRIU comes from
+# Debian's packages staged on the host by integration/criu/stage.sh and
+# installed here (the image stays as it is). A container counts in the
+# memory of its shell and prints each number: after checkpoint and restore
+# it must count on from where it stopped.
+#
+#   hack/vm/run integration/vm/suite-criu.sh [TEST...]
+set -uo pipefail
+
+# shellcheck source-path=SCRIPTDIR source=lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
+TESTS=(counter counter-runc leave-running leave-running-runc pre-dump pre-dump-runc
+	mounts mounts-runc podman podman-runc errors)
+DEBS=$IT_REPO/integration/criu/.debs
+NO_CRIU=$IT_WORK/criu-skip
+COUNT='i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done'
+
+# Install the staged CRIU; a reason to skip goes to $NO_CRIU.
+suite_setup() {
+	local why=''
+	if ! command -v criu >/dev/null; then
+		if ! compgen -G "$DEBS/*.deb" >/dev/null; then
+			why="CRIU not staged (on the host: integration/criu/stage.sh)"
+		elif ! out=$(dpkg --force-depends -i "$DEBS"/*.deb 2>&1); then
+			why="dpkg -i of the staged CRIU failed: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
+		fi
+	fi
+	if [[ -z $why ]] && ! out=$(criu check 2>&1); then
+		why="criu check fails on kernel $(uname -r): $(grep -m1 Error <<<"$out")"
+	fi
+	echo "# criu: $(criu --version 2>/dev/null | head -n 1)${why:+; $why}"
+	[[ -z $why ]] || echo "$why" >"$NO_CRIU"
+	return 0
+}
+
+need_criu() {
+	[[ ! -s $NO_CRIU ]] || skip "$(cat "$NO_CRIU")"
+}
+
+# with_runc: the rest of the test drives runc (the reference).
+with_runc() {
+	RUNTIME=$(command -v runc) || skip "runc is not installed"
+}
+
+# cr_do ID ARGS...: run the runtime with ARGS (run -d or restore -d) with
+# stdin, stdout and stderr on pipes, as containerd's shim gives them: CRIU
+# replaces a dumped pipe with the restoring caller's, while a host file
+# (even /dev/null) is outside the container's mounts and cannot be dumped.
+# The container's output is appended to <bundle>/log, its errors (and the
+# runtime's) to <bundle>/err.
+cr_do() {
+	local id=$1 b
+	shift
+	b=$(bundle_of "$id")
+	rt "$@" < <(exec sleep 300) > >(exec cat >>"$b/log") 2> >(exec cat >>"$b/err") ||
+		fail "$* failed: $(sleep 0.5; tr '\n' ' ' <"$b/err") $(criu_errors "$id")"
+}
+
+# criu_errors ID: the last errors in CRIU's logs (the tests give --work-path).
+criu_errors() {
+	grep -h Error "$(bundle_of "$1")"/work/*.log 2>/dev/null | tail -n 3 | tr '\n' ' '
+}
+
+lines() { wc -l <"$1"; }
+more_than() { (($(lines "$1") > $2)); }
+last() { tail -n 1 "$1"; }
+# contiguous FILE: every line is its own line number (one count, never restarted).
+contiguous() { awk 'NR != $1 {bad = 1} END {exit bad}' "$1"; }
+
+# counted ID: start ID counting and wait for some numbers.
+counted() {
+	local id=$1 b
+	b=$(bundle_of "$id")
+	new_bundle "$id" sh -c "$COUNT"
+	cr_do "$id" run -d --bundle "$b" "$id"
+	wait_for 30 more_than "$b/log" 3 || fail "$id does not count: $(tr '\n' ' ' <"$b/log")"
+}
+
+# checkpointed ID [FLAGS...]: checkpoint into <bundle>/img; without
+# --leave-running the container must be gone and its output stop.
+checkpointed() {
+	local id=$1 b n
+	shift
+	b=$(bundle_of "$id")
+	rt checkpoint --image-path "$b/img" --work-path "$b/work" "$@" "$id" 2>"$b/err" ||
+		fail "checkpoint failed: $(tr '\n' ' ' <"$b/err") $(criu_errors "$id")"
+	[[ " $* " == *" --leave-running "* ]] && return 0
+	if ctr_state "$id" >/dev/null; then fail "$id still exists after checkpoint"; fi
+	n=$(lines "$b/log")
+	sleep 1
+	expect_eq "lines printed after the checkpoint" "$(($(lines "$b/log") - n))" 0
+}
+
+# restored ID: restore from <bundle>/img, and wait for counting to go on.
+restored() {
+	local id=$1 b n mounts
+	b=$(bundle_of "$id")
+	n=$(lines "$b/log")
+	mounts=$(wc -l </proc/self/mountinfo)
+	cr_do "$id" restore -d --image-path "$b/img" --work-path "$b/work" --bundle "$b" "$id"
+	expect_eq "$id status after restore" "$(ctr_status "$id")" running
+	expect_eq "our mounts after restore" "$(wc -l </proc/self/mountinfo)" "$mounts"
+	wait_for 30 more_than "$b/log" $((n + 3)) || fail "no counting after restore: $(tail -n 5 "$b/log" | tr '\n' ' ')"
+}
+
+# done_with ID: delete it; nothing of it may stay.
+done_with() {
+	local id=$1
+	rm_ctr "$id"
+	gone "$CG/$CG_TOP/$id" || fail "$id's cgroup is left after delete"
+}
+
+# A counting container is checkpointed (and ends), restored, and counts on
+# from where it stopped: its output is 1, 2, 3, ... with no restart.
+test_counter() {
+	local id=it-cr-count b
+	need_criu
+	b=$(bundle_of $id)
+	counted $id
+	checkpointed $id
+	restored $id
+	contiguous "$b/log" || fail "the count restarted or skipped: $(tr '\n' ' ' <"$b/log")"
+	log "counted $(last "$b/log") without a break"
+	# The restored container is a container like any other.
+	expect_eq "exec in the restored container" "$(rt exec $id cat /proc/1/comm)" sh
+	done_with $id
+}
+test_counter-runc() { with_runc; test_counter; }
+
+# --leave-running: the container keeps counting; a restore (after it is
+# deleted) starts again from the checkpoint's count, not from 1.
+test_leave-running() {
+	local id=it-cr-leave b m first
+	need_criu
+	b=$(bundle_of $id)
+	counted $id
+	checkpointed $id --leave-running
+	expect_eq "status after checkpoint --leave-running" "$(ctr_status $id)" running
+	m=$(lines "$b/log")
+	wait_for 10 more_than "$b/log" $((m + 2)) || fail "stopped counting after --leave-running"
+	rm_ctr $id
+	m=$(last "$b/log")
+	restored $id
+	first=$(sed -n "$((m + 1))p" "$b/log")
+	((first > 1 && first <= m)) || fail "the restored count starts at $first (checkpointed between 4 and $m)"
+	log "restored at $first (the original reached $m)"
+	done_with $id
+}
+test_leave-running-runc() { with_runc; test_leave-running; }
+
+# A pre-dump, then a dump on top of it (--parent-path), then a restore.
+test_pre-dump() {
+	local id=it-cr-pre b
+	need_criu
+	b=$(bundle_of $id)
+	counted $id
+	rt checkpoint --pre-dump --image-path "$b/pre" --work-path "$b/work" $id 2>"$b/err" ||
+		fail "pre-dump failed: $(tr '\n' ' ' <"$b/err") $(criu_errors $id)"
+	expect_eq "status after a pre-dump" "$(ctr_status $id)" running
+	compgen -G "$b/pre/pages-*.img" >/dev/null || fail "the pre-dump wrote no pages: $(ls "$b/pre" | tr '\n' ' ')"
+	checkpointed $id --parent-path ../pre
+	[[ $(readlink "$b/img/parent") == ../pre ]] || fail "the dump does not refer to its parent: $(ls -l "$b/img" | tr '\n' ' ')"
+	restored $id
+	contiguous "$b/log" || fail "the count restarted or skipped: $(tr '\n' ' ' <"$b/log")"
+	done_with $id
+}
+test_pre-dump-runc() { with_runc; test_pre-dump; }
+
+# A tmpfs (its contents are in the images) and a bind mount of a host
+# directory (an external mount, bound again at restore) survive.
+test_mounts() {
+	local id=it-cr-mounts b
+	need_criu
+	b=$(bundle_of $id)
+	new_bundle $id sh -c "echo kept >/scratch/f; $COUNT"
+	mkdir -p "$b/shared"
+	cfg $id '.mounts += [{"destination": "/scratch", "type": "tmpfs", "source": "tmpfs", "options": ["nosuid", "size=1m"]},
+		{"destination": "/shared", "type": "bind", "source": $s, "options": ["rbind", "rw"]}]' --arg s "$b/shared"
+	cr_do $id run -d --bundle "$b" $id
+	wait_for 30 more_than "$b/log" 3 || fail "$id does not count: $(tr '\n' ' ' <"$b/err")"
+	checkpointed $id
+	restored $id
+	contiguous "$b/log" || fail "the count restarted or skipped"
+	expect_eq "tmpfs file after restore" "$(rt exec $id cat /scratch/f)" kept
+	expect_eq "/scratch's type" "$(rt exec $id awk '$2 == "/scratch" {print $3}' /proc/mounts)" tmpfs
+	echo from-host >"$b/shared/new"
+	expect_eq "host file through the bind mount" "$(rt exec $id cat /shared/new)" from-host
+	done_with $id
+}
+test_mounts-runc() { with_runc; test_mounts; }
+
+# podman's container checkpoint/restore with skiff as its OCI runtime.
+test_podman() {
+	local name=it-cr-podman out first m
+	need_criu
+	podman_image
+	podman rm -f $name >/dev/null 2>&1
+	out=$(podman --runtime "$RUNTIME" --cgroup-manager cgroupfs run -d --name $name --network none \
+		localhost/skiff-it-bb sh -c "$COUNT" 2>&1) || fail "podman run: $out"
+	wait_for 30 bash -c "(( \$(podman logs $name 2>/dev/null | wc -l) > 3 ))" || fail "no counting: $(podman logs $name 2>&1 | tail -n 3)"
+	out=$(podman --runtime "$RUNTIME" --cgroup-manager cgroupfs container checkpoint $name 2>&1) ||
+		fail "podman container checkpoint: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+	m=$(podman logs $name 2>/dev/null | tail -n 1)
+	out=$(podman --runtime "$RUNTIME" --cgroup-manager cgroupfs container restore $name 2>&1) ||
+		fail "podman container restore: $(tail -n 3 <<<"$out" | tr '\n' ' ')"
+	wait_for 30 bash -c "(( \$(podman logs $name 2>/dev/null | tail -n 1) > $m + 3 ))" || fail "no counting after restore"
+	first=$(podman logs $name 2>/dev/null | awk -v m="$m" 'NR == m + 1')
+	expect_eq "first number after restore" "$first" $((m + 1))
+	podman rm -f $name >/dev/null 2>&1 || fail "podman rm failed"
+}
+test_podman-runc() { with_runc; test_podman; }
+
+# Bad input: one clear line, a non-zero exit, nothing left behind.
+test_errors() {
+	local id=it-cr-err b out
+	need_criu
+	b=$(bundle_of $id)
+	new_bundle $id sh -c "$COUNT"
+	if out=$(rt checkpoint --image-path "$b/img" it-cr-none 2>&1); then fail "checkpoint of a missing container passed"; fi
+	[[ $out == *"it-cr-none does not exist"* ]] || fail "unclear error: $out"
+	if out=$(rt restore -d --image-path "$b/no-such-img" --bundle "$b" $id 2>&1); then fail "restore from a missing image passed"; fi
+	[[ $out == *"--image-path"* ]] || fail "error does not name --image-path: $out"
+	if ctr_state $id >/dev/null; then fail "a failed restore left state behind"; fi
+	gone "$CG/$CG_TOP/$id" || fail "a failed restore left its cgroup"
+	mkdir -p "$b/empty"
+	echo '["pipe:[1]", "pipe:[2]", "pipe:[3]"]' >"$b/empty/descriptors.json"
+	if out=$(rt restore -d --image-path "$b/empty" --bundle "$b" $id 2>&1 </dev/null); then fail "restore from an empty image passed"; fi
+	[[ $(wc -l <<<"$out") == 1 && $out == *"criu restore"*"restore.log"* ]] || fail "unclear error: $out"
+	if ctr_state $id >/dev/null; then fail "a failed restore left state behind"; fi
+	gone "$CG/$CG_TOP/$id" || fail "a failed restore left its cgroup"
+	if out=$(rt --criu /no/such/criu restore -d --image-path "$b/empty" --bundle "$b" $id 2>&1); then fail "a missing criu passed"; fi
+	[[ $out == *"/no/such/criu not found"* ]] || fail "unclear error for a missing criu: $out"
+	log "errors: ok"
+}
+
+# podman_image (from run-tests.sh's helpers, repeated: the suites are separate).
+podman_image() {
+	command -v podman >/dev/null || skip "podman is not installed"
+	podman image exists localhost/skiff-it-bb 2>/dev/null && return 0
+	local err
+	err=$(tar -C "$IT_BASE" -c . | podman import - localhost/skiff-it-bb 2>&1 >/dev/null) ||
+		skip "podman import failed (not the runtime's fault): $(tail -n 2 <<<"$err" | tr '\n' ' ')"
+}
+
+# shellcheck source-path=SCRIPTDIR source=runner.sh
+. "$(dirname "${BASH_SOURCE[0]}")/runner.sh"
+
+main "$@"

@@ -1,0 +1,124 @@
+//! `skiff checkpoint`: dump a running container's process tree with CRIU,
+//! then (unless it is left running or this is a pre-dump) delete the
+//! container, as runc does.
+
+use std::os::fd::AsFd;
+use std::path::PathBuf;
+
+use super::rpc::{Features, Opts, Req, ReqType};
+use super::swrk::{self, Swrk};
+use super::{externals, open_dir, with_log, CriuOpts, DESCRIPTORS};
+use crate::container::{self, StateRoot, Status};
+use crate::error::{Error, IoContext, Result};
+
+/// The options of `skiff checkpoint`, as runc names them.
+#[derive(Debug, Clone, Default)]
+pub struct CheckpointOpts {
+    /// What checkpoint and restore share.
+    pub criu: CriuOpts,
+    /// `--parent-path`: the previous (pre-dump) images, relative to the
+    /// images directory.
+    pub parent_path: Option<PathBuf>,
+    /// `--leave-running`.
+    pub leave_running: bool,
+    /// `--pre-dump`: dump the memory only; the container keeps running.
+    pub pre_dump: bool,
+}
+
+/// Checkpoint container `id` into `o.criu.image_path`.
+pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> {
+    o.criu.refuse_lazy()?;
+    let lock = root.lock(id)?;
+    let (s, status) = container::load(root, id)?;
+    if !matches!(status, Status::Running | Status::Paused) {
+        return Err(Error::WrongStatus {
+            id: id.into(),
+            status: status.to_string(),
+            msg: "cannot checkpoint a container that is not running".into(),
+        });
+    }
+    let process = s.config.process().as_ref();
+    if process.and_then(|p| p.terminal()).unwrap_or(false) {
+        return Err(Error::Unsupported {
+            field: "process.terminal".into(),
+            msg: "checkpoint of a container with a terminal is not supported by skiff yet".into(),
+        });
+    }
+    let criu = o.criu.binary();
+    swrk::version(&criu)?;
+    if o.pre_dump {
+        let f = swrk::features(
+            &criu,
+            Features {
+                mem_track: Some(true),
+                ..Default::default()
+            },
+        )?;
+        if f.mem_track != Some(true) {
+            return Err(Error::Criu {
+                op: "pre-dump",
+                msg: "this kernel or CRIU cannot track memory changes (soft-dirty bits)".into(),
+            });
+        }
+    }
+    let images = open_dir(&o.criu.image_path, "--image-path")?;
+    let work_path = o
+        .criu
+        .work_path
+        .clone()
+        .unwrap_or_else(|| root.dir(id).join("criu.work"));
+    let work = open_dir(&work_path, "--work-path")?;
+    let pid = s.init_pid();
+    let descriptors: Vec<String> = (0..3)
+        .map(|fd| {
+            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+                .map(|p| p.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .collect();
+    let desc_path = o.criu.image_path.join(DESCRIPTORS);
+    std::fs::write(
+        &desc_path,
+        serde_json::to_vec(&descriptors).unwrap_or_default(),
+    )
+    .path(&desc_path)?;
+
+    let (op, typ, log) = if o.pre_dump {
+        ("pre-dump", ReqType::PreDump, "pre-dump.log")
+    } else {
+        ("dump", ReqType::Dump, "dump.log")
+    };
+    let mut opts: Opts = o.criu.common(&images, &work, log, &s.rootfs)?;
+    opts.pid = Some(pid.as_raw());
+    opts.leave_running = Some(o.leave_running || o.pre_dump);
+    opts.parent_img = o
+        .parent_path
+        .as_ref()
+        .map(|p| p.to_string_lossy().into_owned());
+    opts.track_mem = Some(o.pre_dump || o.parent_path.is_some());
+    opts.freeze_cgroup = s.cgroup().as_ref().and_then(externals::freezer);
+    opts.ext_mnt = externals::bind_mounts(&s.config, &s.bundle)
+        .into_iter()
+        .map(|(dest, _)| super::rpc::ExtMountMap {
+            key: dest.clone(),
+            val: dest,
+        })
+        .collect();
+    opts.external = externals::external_namespaces(&s.config)?;
+    let req = Req {
+        r#type: typ as i32,
+        opts: Some(opts),
+        ..Default::default()
+    };
+    let mut w = Swrk::start(&criu, op, &[images.as_fd(), work.as_fd()])?;
+    let res = w.call(&req, |_, _| Ok(()));
+    let done = w.finish();
+    res.and(done)
+        .map_err(|e| with_log(e, &work_path.join(log)))?;
+    drop(lock);
+    if !o.pre_dump && !o.leave_running {
+        // CRIU has killed the tree: what is left is the container's record.
+        container::delete(root, id, true)?;
+    }
+    Ok(())
+}

@@ -16,7 +16,7 @@ source "$here/containerd2-lib.sh"
 # shim crash and containerd restart, CRI (cgroupfs; systemd through the
 # options file and through a .slice parent alone), and
 # nothing left behind.
-TESTS=(exit_code terminal exec exec_error log_file log_binary kill pause_resume
+TESTS=(exit_code shared_pidns_exit terminal exec exec_error log_file log_binary kill pause_resume
 	metrics oom shim_crash containerd_restart cri cri_systemd cri_systemd_plain
 	cri_short_lived_logs nothing_left)
 (($#)) && TESTS=("$@")

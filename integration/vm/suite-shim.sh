@@ -20,6 +20,21 @@ t_exit_code() {
 	expect "exit code" "$rc" 7 && expect "stdout" "$out" out-42
 }
 
+# A container with no pid namespace of its own (the host's) whose init
+# exits while a daemon it started holds stdout: the shim kills the rest as
+# soon as the init exits (as the Go shim does), not only at delete. CRI
+# handles the exit before any delete and waits for the fifo's EOF: critest's
+# port-mapping specs on containerd 2.x hung in StopPodSandbox on a busybox
+# httpd daemon.
+t_shared_pidns_exit() {
+	"${C[@]}" run -d --with-ns pid:/proc/1/ns/pid "${RT[@]}" "$IMG" sp1 \
+		sh -c 'sleep 1234 & echo started; exit 5' >/dev/null || return 1
+	wait_status sp1 STOPPED || return 1
+	wait_for 5 bash -c '! pgrep -x -f "sleep 1234" >/dev/null' ||
+		{ log "the daemon lives on after its init exited"; kill_and_rm sp1; return 1; }
+	kill_and_rm sp1
+}
+
 t_terminal() {
 	local out
 	out=$(script -qec "${C[*]} run --rm -t ${RT[*]} $IMG tt1 sh -c 'tty; test -t 0 && echo is-a-tty'" /dev/null 2>&1 | tr -d '\r\000')

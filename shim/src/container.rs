@@ -36,6 +36,19 @@ pub struct Container {
     pub mounted_rootfs: bool,
     /// The options it was created with.
     pub opts: Options,
+    /// It has no pid namespace of its own (the host's, or one joined by
+    /// path): when its init exits, the rest of its processes are killed,
+    /// as the Go shim does (their output fifos would stay open forever).
+    pub kill_all_on_exit: bool,
+}
+
+/// Does `spec` leave the container without a pid namespace of its own?
+fn shares_pid_ns(spec: &oci_spec::runtime::Spec) -> bool {
+    let namespaces = spec.linux().as_ref().and_then(|l| l.namespaces().as_ref());
+    !namespaces
+        .into_iter()
+        .flatten()
+        .any(|n| n.typ() == oci_spec::runtime::LinuxNamespaceType::Pid && n.path().is_none())
 }
 
 /// The fds a create or exec helper must keep: the process's io as given to
@@ -170,6 +183,7 @@ fn create_mounted(
         cgroup,
         mounted_rootfs: mounted,
         opts,
+        kill_all_on_exit: shares_pid_ns(&loaded.spec),
     })
 }
 

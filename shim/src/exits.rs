@@ -21,6 +21,9 @@ impl Service {
         // has the whole output of a process that printed and exited at once.
         let waiter = {
             let mut g = self.lock();
+            if let Some(c) = g.values().find(|c| c.init.pid == pid && live(&c.init)) {
+                kill_rest(c);
+            }
             let Some(p) = g.values_mut().find_map(|c| find_pid(c, pid)) else {
                 return;
             };
@@ -78,6 +81,22 @@ impl Service {
                 });
             }
         }
+    }
+}
+
+/// The init of `c` has exited: if `c` has no pid namespace of its own,
+/// nothing killed the rest of its processes with it (daemons it started,
+/// holding its output fifos open): kill them, as the Go shim does.
+fn kill_rest(c: &Container) {
+    if !c.kill_all_on_exit {
+        return;
+    }
+    let Some(cg) = &c.cgroup else { return };
+    for p in cg.procs().unwrap_or_default() {
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -9,7 +9,7 @@ DEMO_BUNDLE ?= /tmp/skiff-demo
 export LIBSECCOMP_LINK_TYPE := static
 export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
-	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler
+	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler criu
 
 .PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-v1 vm-test-arm64 k8s-test runtime-tools bench bench-smoke build-arm64 clean
 

@@ -342,23 +342,47 @@ fn syscalls() -> Check {
 }
 
 fn criu() -> Check {
-    match std::process::Command::new("criu").arg("--version").output() {
-        Ok(out) if out.status.success() => {
-            let v = String::from_utf8_lossy(&out.stdout);
-            let v = v.lines().next().unwrap_or("").trim();
-            let v = format!("criu {}", v.strip_prefix("Version:").unwrap_or(v).trim());
+    let Ok(out) = std::process::Command::new("criu").arg("--version").output() else {
+        return check(
+            "criu",
+            Status::Warn,
+            "not installed: skiff checkpoint/restore needs it".into(),
+            Some("apt-get install criu"),
+        );
+    };
+    let v = String::from_utf8_lossy(&out.stdout);
+    let v = v.lines().next().unwrap_or("").trim();
+    let v = format!("criu {}", v.strip_prefix("Version:").unwrap_or(v).trim());
+    // `criu check` probes the kernel features a dump and restore need.
+    let checked = std::process::Command::new("criu").arg("check").output();
+    match checked {
+        Ok(c) if c.status.success() => check(
+            "criu",
+            Status::Ok,
+            format!("{v}: criu check passes, checkpoint/restore available"),
+            None,
+        ),
+        Ok(c) => {
+            let text = String::from_utf8_lossy(&c.stderr).into_owned()
+                + &String::from_utf8_lossy(&c.stdout);
+            let why = text
+                .lines()
+                .find(|l| l.contains("Error") && !l.contains("exited, status="))
+                .unwrap_or("no reason given")
+                .trim()
+                .to_string();
             check(
                 "criu",
                 Status::Warn,
-                format!("{v} installed, but skiff has no checkpoint/restore yet"),
-                Some("use runc for checkpoint/restore for now"),
+                format!("{v} cannot run on kernel {}: {why}", kernel_release().2),
+                Some("install a CRIU release that supports this kernel"),
             )
         }
-        _ => check(
+        Err(e) => check(
             "criu",
             Status::Warn,
-            "not installed (checkpoint/restore needs it; skiff has none yet)".into(),
-            Some("apt-get install criu"),
+            format!("{v}: criu check: {e}"),
+            Some("apt-get install --reinstall criu"),
         ),
     }
 }

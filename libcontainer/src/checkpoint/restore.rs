@@ -58,8 +58,6 @@ pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> 
             msg: "restore of a container with a terminal is not supported by skiff yet".into(),
         });
     }
-    crate::container::host_check::check(bundle)?;
-    swrk::version(&o.criu.binary())?;
     let images = std::fs::File::open(&o.criu.image_path)
         .map(OwnedFd::from)
         .map_err(|e| Error::Invalid {
@@ -67,6 +65,8 @@ pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> 
             msg: format!("{}: {e}", o.criu.image_path.display()),
         })?;
     let descriptors = read_descriptors(&o.criu.image_path)?;
+    crate::container::host_check::check(bundle)?;
+    swrk::version(&o.criu.binary())?;
     let placement = cgroups::for_container(spec, id, o.systemd_cgroup)?;
     let lock = root.reserve(id)?;
     let mut restored = None;

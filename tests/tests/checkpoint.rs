@@ -1,0 +1,184 @@
+//! `skiff checkpoint` and `restore` on this host: bad input gets one clear
+//! line and leaves nothing behind (no working CRIU needed); a counting
+//! container is checkpointed and restored where `criu check` passes, else
+//! the test prints SKIP with CRIU's reason (integration/vm/suite-criu.sh
+//! runs the same, with runc beside it, on the VM's kernel).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skiff_conformance::*;
+
+/// One line on stderr, naming `what`, and a non-zero exit.
+#[track_caller]
+fn refused(out: &std::process::Output, what: &str) {
+    let err = stderr(out);
+    assert_ne!(exit_code(out), 0, "accepted: {}", describe(out));
+    assert_eq!(err.trim().lines().count(), 1, "not one line: {err}");
+    assert!(err.contains(what), "does not name {what:?}: {err}");
+}
+
+#[test]
+fn bad_checkpoint_and_restore_input_is_refused_clearly() {
+    require_root!();
+    let rt = Runtime::new();
+    let tmp = TempDir::new("cr-bad");
+    let img = tmp.path().join("img");
+    let img = img.to_str().unwrap_or_default();
+    let none = unique_id("cr-none");
+    let out = rt.skiff(&["checkpoint", "--image-path", img, &none]);
+    refused(&out, &format!("container {none} does not exist"));
+    let out = rt.skiff(&["checkpoint", "--manage-cgroups-mode", "sometimes", &none]);
+    refused(&out, "--manage-cgroups-mode");
+    let out = rt.skiff(&["checkpoint", "--lazy-pages", &none]);
+    refused(&out, "--lazy-pages");
+
+    let bundle = Bundle::sh("sleep 100");
+    bundle.save();
+    let b = bundle.path().to_str().unwrap_or_default();
+    let id = unique_id("cr-bad");
+    rt.track(&id);
+    let out = rt.skiff(&["restore", "-d", "--image-path", img, "--bundle", b, &id]);
+    refused(&out, "--image-path");
+    std::fs::create_dir_all(tmp.path().join("img")).expect("mkdir img");
+    let out = rt.skiff(&["restore", "-d", "--image-path", img, "--bundle", b, &id]);
+    refused(&out, "descriptors.json");
+    let out = rt.skiff(&[
+        "restore",
+        "-d",
+        "--console-socket",
+        "/nonexistent",
+        "--bundle",
+        b,
+        &id,
+    ]);
+    refused(&out, "--console-socket");
+    std::fs::write(
+        tmp.path().join("img/descriptors.json"),
+        r#"["pipe:[1]","pipe:[2]","pipe:[3]"]"#,
+    )
+    .expect("write descriptors.json");
+    let out = rt.skiff(&[
+        "--criu",
+        "/no/such/criu",
+        "restore",
+        "-d",
+        "--image-path",
+        img,
+        "--bundle",
+        b,
+        &id,
+    ]);
+    refused(&out, "/no/such/criu not found");
+    // Nothing of the refused restores is left.
+    assert!(rt.try_state(&id).is_none(), "state left behind");
+    assert!(!rt.state_dir(&id).exists(), "state dir left behind");
+}
+
+/// Why CRIU cannot run here, if it cannot.
+fn criu_unusable() -> Option<String> {
+    match Command::new("criu").arg("check").output() {
+        Err(e) => Some(format!("criu: {e}")),
+        Ok(o) if o.status.success() => None,
+        Ok(o) => {
+            let text = String::from_utf8_lossy(&o.stderr).into_owned()
+                + &String::from_utf8_lossy(&o.stdout);
+            Some(
+                text.lines()
+                    .find(|l| l.contains("Error") && !l.contains("exited, status="))
+                    .unwrap_or("criu check failed")
+                    .trim()
+                    .to_string(),
+            )
+        }
+    }
+}
+
+/// `skiff ARGS` with stdin, stdout and stderr on pipes (CRIU hands dumped
+/// pipes over to the restoring caller's); the numbers the container prints
+/// are collected from stdout.
+fn with_pipes(rt: &Runtime, args: &[&str], lines: &Arc<Mutex<Vec<u64>>>) {
+    let mut cmd = rt.command(args);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn skiff");
+    let stdout = child.stdout.take().expect("stdout pipe");
+    let stderr = child.stderr.take().expect("stderr pipe");
+    let sink = Arc::clone(lines);
+    std::thread::spawn(move || {
+        for l in BufReader::new(stdout).lines().map_while(Result::ok) {
+            if let Ok(n) = l.trim().parse() {
+                sink.lock().expect("lines").push(n);
+            }
+        }
+    });
+    let status = wait_timeout(&mut child, Duration::from_secs(60)).expect("skiff did not return");
+    let mut err = String::new();
+    if !status.success() {
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(stderr), &mut err);
+        panic!("skiff {args:?} failed: {err}");
+    }
+    // The container keeps stdin open; our end goes with the child handle.
+    std::mem::forget(child.stdin.take());
+}
+
+#[test]
+fn a_checkpointed_container_counts_on_after_restore() {
+    require_root!();
+    let rt = Runtime::new();
+    let bundle = Bundle::sh("i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done");
+    bundle.save();
+    let b = bundle.path().to_str().unwrap_or_default().to_string();
+    let id = unique_id("cr-count");
+    rt.track(&id);
+    if let Some(why) = criu_unusable() {
+        // skiff says so too, in one line, and the container runs on.
+        let out = rt.create(&bundle, &id, &[]);
+        assert_success(&out, "create");
+        assert_success(&rt.start(&id), "start");
+        let tmp = TempDir::new("cr-img");
+        let img = tmp.path().to_str().unwrap_or_default();
+        let out = rt.skiff(&["checkpoint", "--image-path", img, &id]);
+        refused(&out, "criu dump");
+        assert_eq!(
+            rt.status(&id),
+            "running",
+            "a failed checkpoint must leave it running"
+        );
+        rt.delete_force(&id);
+        skip!("criu cannot run on this kernel: {why}");
+    }
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    with_pipes(&rt, &["run", "-d", "--bundle", &b, &id], &lines);
+    let count = || lines.lock().map(|l| l.len()).unwrap_or(0);
+    assert!(
+        poll_until(Duration::from_secs(20), || count() > 3),
+        "it does not count"
+    );
+    let tmp = TempDir::new("cr-img");
+    let img = tmp.path().join("img");
+    let img = img.to_str().unwrap_or_default();
+    assert_success(
+        &rt.skiff(&["checkpoint", "--image-path", img, &id]),
+        "checkpoint",
+    );
+    assert!(rt.try_state(&id).is_none(), "the container is still there");
+    std::thread::sleep(Duration::from_millis(500));
+    let n = count();
+    with_pipes(
+        &rt,
+        &["restore", "-d", "--image-path", img, "--bundle", &b, &id],
+        &lines,
+    );
+    assert!(
+        poll_until(Duration::from_secs(20), || count() > n + 3),
+        "no counting after restore"
+    );
+    let got = lines.lock().expect("lines").clone();
+    let want: Vec<u64> = (1..=got.len() as u64).collect();
+    assert_eq!(got, want, "the count restarted or skipped");
+    assert_success(&rt.delete_force(&id), "delete");
+}

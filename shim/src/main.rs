@@ -24,10 +24,34 @@ use std::io::Write;
 
 use anyhow::Result;
 use containerd_shim::protos::protobuf::Message;
-use containerd_shim::protos::types::introspection::RuntimeInfo;
+use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 
 /// The runtime type containerd knows this shim by.
 const RUNTIME: &str = "io.containerd.skiff.v2";
+/// The type URL containerd registers runtime-spec's Features under.
+const FEATURES_TYPE: &str = "types.containerd.io/opencontainers/runtime-spec/1/features/Features";
+
+/// What `-info` prints: the name, version and features (runc's
+/// `features` JSON, as an Any of runtime-spec's type). containerd 2.x's CRI
+/// enables recursive read-only mounts and user namespaces for a handler
+/// only when its features say so.
+fn runtime_info() -> Result<RuntimeInfo> {
+    let features = containerd_shim::protos::protobuf::well_known_types::any::Any {
+        type_url: FEATURES_TYPE.into(),
+        value: serde_json::to_vec(&libcontainer::features::features())?,
+        ..Default::default()
+    };
+    let version = RuntimeVersion {
+        version: env!("CARGO_PKG_VERSION").into(),
+        ..Default::default()
+    };
+    Ok(RuntimeInfo {
+        name: RUNTIME.into(),
+        version: Some(version).into(),
+        features: Some(features).into(),
+        ..Default::default()
+    })
+}
 
 fn run() -> Result<()> {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
@@ -37,10 +61,7 @@ fn run() -> Result<()> {
         return Ok(());
     }
     if flags.info {
-        let info = RuntimeInfo {
-            name: RUNTIME.into(),
-            ..Default::default()
-        };
+        let info = runtime_info()?;
         std::io::stdout().write_all(&info.write_to_bytes()?)?;
         return Ok(());
     }
@@ -72,5 +93,28 @@ fn main() {
     if let Err(e) = run() {
         eprintln!("containerd-shim-skiff-v2: {e:#}");
         std::process::exit(1);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn info_carries_the_features_containerd_reads() {
+        let info = runtime_info().unwrap();
+        assert_eq!(info.name, RUNTIME);
+        let any = info.features.as_ref().unwrap();
+        assert_eq!(
+            any.type_url,
+            "types.containerd.io/opencontainers/runtime-spec/1/features/Features"
+        );
+        let f: serde_json::Value = serde_json::from_slice(&any.value).unwrap();
+        let opts = f["mountOptions"].as_array().unwrap();
+        assert!(opts.iter().any(|o| o == "rro"), "{f}");
+        // The bytes containerd decodes are the protobuf of all of it.
+        let bytes = info.write_to_bytes().unwrap();
+        let back = RuntimeInfo::parse_from_bytes(&bytes).unwrap();
+        assert_eq!(back.features.value, any.value);
     }
 }

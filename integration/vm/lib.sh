@@ -107,6 +107,15 @@ make_base_rootfs() {
 	: >"$r/etc/resolv.conf"
 }
 
+# podman_image: localhost/skiff-it-bb from the busybox rootfs (no network).
+podman_image() {
+	command -v podman >/dev/null || skip "podman is not installed"
+	podman image exists localhost/skiff-it-bb 2>/dev/null && return 0
+	local err
+	err=$(tar -C "$IT_BASE" -c . | podman import - localhost/skiff-it-bb 2>&1 >/dev/null) ||
+		skip "podman import failed (not the runtime's fault): $(tail -n 2 <<<"$err" | tr '\n' ' ')"
+}
+
 bundle_of() { printf '%s/bundles/%s\n' "$IT_WORK" "$1"; }
 
 # new_bundle ID ARG...: a fresh bundle for container ID running ARG...,

@@ -433,15 +433,6 @@ test_cgpath-none() {
 	wait_for 5 gone "$CG$got" || fail "$got still there after delete --force"
 }
 
-# podman_image: localhost/skiff-it-bb from the busybox rootfs (no network).
-podman_image() {
-	command -v podman >/dev/null || skip "podman is not installed"
-	podman image exists localhost/skiff-it-bb 2>/dev/null && return 0
-	local err
-	err=$(tar -C "$IT_BASE" -c . | podman import - localhost/skiff-it-bb 2>&1 >/dev/null) ||
-		skip "podman import failed (not the runtime's fault): $(tail -n 2 <<<"$err" | tr '\n' ' ')"
-}
-
 # podman_run MANAGER RUNTIME: the limits as the container sees them.
 podman_run() {
 	timeout 150 podman --runtime "$2" --cgroup-manager "$1" run --rm --network none \

@@ -237,15 +237,6 @@ test_errors() {
 	log "errors: ok"
 }
 
-# podman_image (from run-tests.sh's helpers, repeated: the suites are separate).
-podman_image() {
-	command -v podman >/dev/null || skip "podman is not installed"
-	podman image exists localhost/skiff-it-bb 2>/dev/null && return 0
-	local err
-	err=$(tar -C "$IT_BASE" -c . | podman import - localhost/skiff-it-bb 2>&1 >/dev/null) ||
-		skip "podman import failed (not the runtime's fault): $(tail -n 2 <<<"$err" | tr '\n' ' ')"
-}
-
 # shellcheck source-path=SCRIPTDIR source=runner.sh
 . "$(dirname "${BASH_SOURCE[0]}")/runner.sh"
 

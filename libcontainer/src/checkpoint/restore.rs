@@ -16,7 +16,7 @@ use super::swrk::{self, Swrk};
 use super::{externals, open_dir, with_log, CriuOpts, DESCRIPTORS};
 use crate::cgroups::{self, Placement};
 use crate::config::{Bundle, MountOptions};
-use crate::container::create::{initial_state, write_pid_file};
+use crate::container::create::{initial_state, place_init, write_pid_file};
 use crate::container::{state_json, State, StateRoot, Status};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::hooks::{self, Kind};
@@ -244,24 +244,14 @@ fn restore_in(
     let mut w = Swrk::start(&o.criu.binary(), "restore", &inherit)?;
     // CRIU restores the tree into the cgroup it is in: the container's.
     let criu_pid = Pid::from_raw(w.pid());
-    let cgroup = match placement {
-        Placement::None => None,
-        Placement::Fs(c) => {
-            c.join(criu_pid.as_raw())?;
-            Some(c.clone())
-        }
-        Placement::Systemd(scope) => {
-            let cg = scope.start(criu_pid, resources)?;
-            cg.adopt(criu_pid.as_raw())?;
-            if let Some(r) = resources {
-                cg.set(r)?;
-            }
-            cg.apply_devices(resources)?;
-            state.set_cgroup(Some(&cg));
-            root.save(&state)?;
-            Some(cg)
-        }
-    };
+    if let Placement::Fs(c) = placement {
+        c.join(criu_pid.as_raw())?;
+    }
+    let cgroup = place_init(placement, criu_pid, resources)?;
+    if matches!(placement, Placement::Systemd(_)) {
+        state.set_cgroup(cgroup.as_ref());
+        root.save(&state)?;
+    }
     opts.cg_root = cgroup
         .as_ref()
         .map(externals::cgroup_roots)

@@ -331,7 +331,7 @@ fn listen_env(listen_fds: u32) -> Vec<String> {
 
 /// Put init `pid` in its systemd scope (a cgroupfs cgroup it was cloned
 /// into already) and return the container's cgroup.
-fn place_init(
+pub(crate) fn place_init(
     placement: &Placement,
     pid: Pid,
     resources: Option<&LinuxResources>,

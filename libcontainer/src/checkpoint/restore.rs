@@ -15,7 +15,7 @@ use super::rpc::{ExtMountMap, InheritFd, Opts, Req, ReqType};
 use super::swrk::{self, Swrk};
 use super::{externals, open_dir, with_log, CriuOpts, DESCRIPTORS};
 use crate::cgroups::{self, Placement};
-use crate::config::{Bundle, MountOptions};
+use crate::config::Bundle;
 use crate::container::create::{initial_state, place_init, write_pid_file};
 use crate::container::{state_json, State, StateRoot, Status};
 use crate::error::{Error, IoContext, Result, SysContext};
@@ -134,8 +134,9 @@ fn private_mounts(rootfs: &Path) -> Result<()> {
 
 /// Make the mountpoints of the config's mounts in the rootfs (a fresh
 /// rootfs lacks those create made), except below tmpfs mounts, whose
-/// contents CRIU restores.
-fn mountpoints(bundle: &Bundle) -> Result<()> {
+/// contents CRIU restores. `binds`: the config's bind mounts (destination,
+/// host source).
+fn mountpoints(bundle: &Bundle, binds: &[(String, PathBuf)]) -> Result<()> {
     let root: OwnedFd = std::fs::File::open(&bundle.rootfs)
         .path(&bundle.rootfs)?
         .into();
@@ -150,12 +151,9 @@ fn mountpoints(bundle: &Bundle) -> Result<()> {
         if tmpfs.iter().any(|t| dest.starts_with(t) && dest != *t) {
             continue;
         }
-        let opts = MountOptions::parse(m.options().as_deref().unwrap_or(&[]));
-        let bind = opts.bind || m.typ().as_deref() == Some("bind");
-        let src_is_file = bind
-            && externals::bind_mounts(&bundle.spec, &bundle.path)
-                .iter()
-                .any(|(d, s)| Path::new(d) == dest && s.metadata().is_ok_and(|md| !md.is_dir()));
+        let src_is_file = binds
+            .iter()
+            .any(|(d, s)| Path::new(d) == dest && s.metadata().is_ok_and(|md| !md.is_dir()));
         if src_is_file {
             resolve::create_file(root.as_fd(), dest)?;
         } else {
@@ -184,7 +182,8 @@ fn restore_in(
         c.create(resources)?;
     }
     private_mounts(&bundle.rootfs)?;
-    mountpoints(bundle)?;
+    let binds = externals::bind_mounts(spec, &bundle.path);
+    mountpoints(bundle, &binds)?;
     let work_path = o
         .criu
         .work_path
@@ -213,7 +212,7 @@ fn restore_in(
     opts.rst_sibling = Some(true);
     opts.lsm_profile = o.lsm_profile.clone();
     opts.lsm_mount_context = o.lsm_mount_context.clone();
-    opts.ext_mnt = externals::bind_mounts(spec, &bundle.path)
+    opts.ext_mnt = binds
         .into_iter()
         .map(|(dest, src)| ExtMountMap {
             key: dest,

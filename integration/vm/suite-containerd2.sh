@@ -18,7 +18,7 @@ source "$here/containerd2-lib.sh"
 # nothing left behind.
 TESTS=(exit_code shared_pidns_exit terminal exec exec_error log_file log_binary kill pause_resume
 	metrics oom shim_crash containerd_restart cri cri_systemd cri_systemd_plain
-	cri_short_lived_logs nothing_left)
+	cri_remove_exited cri_remove_exited_runc cri_short_lived_logs nothing_left)
 (($#)) && TESTS=("$@")
 
 cd2_staged || { echo "SKIP containerd2: not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }

@@ -223,13 +223,14 @@ impl Container {
         Ok((pid, prepared.finish()?))
     }
 
-    /// Delete the libcontainer state (killing what is left), then unmount.
-    pub fn destroy(&self) -> Result<()> {
-        let r = delete(&self.root, &self.id);
-        if self.mounted_rootfs {
-            unmount_rootfs(&self.bundle)?;
+    /// What deleting it takes, to be done without the task table's lock
+    /// (see [`Teardown`]).
+    pub fn teardown(&self) -> Teardown {
+        Teardown {
+            root: self.root.clone(),
+            id: self.id.clone(),
+            bundle: self.mounted_rootfs.then(|| self.bundle.clone()),
         }
-        r
     }
 
     /// Change the container's resources (libcontainer's update).
@@ -237,6 +238,30 @@ impl Container {
         let (root, id) = (&self.root, self.id.as_str());
         helper::run(&[], || container::update(root, id, resources).map(|()| 0))?;
         Ok(())
+    }
+}
+
+/// A container's deletion, detached from the task table: the service
+/// runs it with the lock released, so that a State asked meanwhile still
+/// finds the task (stopped) rather than waiting and then finding nothing,
+/// as with the Go shim, which keeps the container in its table until its
+/// delete is done (containerd's CRI takes "not found" during its exit
+/// handling to mean there is nothing to stop).
+pub struct Teardown {
+    root: StateRoot,
+    id: String,
+    /// The bundle, where the shim mounted `<bundle>/rootfs`.
+    bundle: Option<PathBuf>,
+}
+
+impl Teardown {
+    /// Delete the libcontainer state (killing what is left), then unmount.
+    pub fn run(self) -> Result<()> {
+        let r = delete(&self.root, &self.id);
+        if let Some(bundle) = &self.bundle {
+            unmount_rootfs(bundle)?;
+        }
+        r
     }
 }
 

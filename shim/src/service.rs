@@ -304,18 +304,33 @@ impl Task for Service {
                 ..Default::default()
             });
         }
-        if matches!(c.init.status, Status::Running | Status::Paused) {
+        if matches!(
+            c.init.status,
+            Status::Running | Status::Paused | Status::Deleted
+        ) {
             return Err(err(
                 Code::FAILED_PRECONDITION,
                 format!("container {} is {}: cannot delete", req.id, c.init.status),
             ));
         }
-        c.destroy().map_err(to_status)?;
+        // Deleted while the teardown runs without the lock: State answers
+        // "stopped", Start, Exec and a second Delete refuse, and the exit
+        // of a created init killed by the teardown is not published.
+        let before = (c.init.status, c.init.exit.clone());
         if c.init.status == Status::Created {
             // Killed by the delete; containerd wants a status anyway.
             c.init.exited(137, now());
         }
         c.init.transition(Status::Deleted)?;
+        let teardown = c.teardown();
+        drop(g);
+        let done = teardown.run();
+        let mut g = self.lock();
+        let c = task(&mut g, &req.id)?;
+        if let Err(e) = done {
+            (c.init.status, c.init.exit) = before;
+            return Err(to_status(e));
+        }
         let (code, at) = c.init.exit_pair();
         let pid = c.init.pid as u32;
         g.remove(&req.id);
@@ -397,7 +412,16 @@ impl Task for Service {
             if req.signal as i32 == libc::SIGKILL {
                 self.oom.sigkilled(&c.id);
             }
-            container::kill(&c.root, &c.id, req.signal as i32, req.all).map_err(lc)?;
+            container::kill(&c.root, &c.id, req.signal as i32, req.all).map_err(|e| match e {
+                // Exited, the exit not yet recorded here (it waits for the
+                // output): as the Go shim, "already finished", which
+                // containerd's stop takes as done (its CRI refused to
+                // remove such a container, "failed precondition").
+                libcontainer::Error::WrongStatus { .. } => {
+                    err(Code::NOT_FOUND, format!("process already finished: {e}"))
+                }
+                e => lc(e),
+            })?;
             return Ok(Empty::new());
         }
         let p = process(c, &req.exec_id)?;

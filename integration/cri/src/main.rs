@@ -15,6 +15,9 @@
 //!     one pod, CONTAINERS containers (PARALLEL at a time) each printing
 //!     64 KiB and exiting at once: every byte must be in every CRI log
 //!     file. Prints one JSON line.
+//! skiff-cri-test remove-exited HANDLER IMAGE CGROUP_PARENT ROUNDS
+//!     ROUNDS containers that exit at once, each removed right after its
+//!     start without a stop: every removal must succeed
 //! skiff-cri-test rshared HANDLER IMAGE CGROUP_PARENT
 //!     critest's rshared spec: a privileged container's bidirectional
 //!     volume from an rshared host directory propagates mounts both ways
@@ -28,6 +31,7 @@ mod load;
 mod logs;
 mod pod;
 mod propagation;
+mod remove;
 
 use anyhow::{bail, Context, Result};
 
@@ -39,6 +43,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
     };
     match (args[1].as_str(), args.len()) {
         ("pod", 5) => pod::run(&args[2], &args[3], &args[4]).await,
+        ("remove-exited", 6) => remove::run(&args[2], &args[3], &args[4], num(5, "ROUNDS")?).await,
         ("rshared", 5) => propagation::run(&args[2], &args[3], &args[4]).await,
         (mode @ ("load" | "cycle"), 7) => {
             load::run(load::Opts {
@@ -62,7 +67,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
             .await
         }
         _ => bail!(
-            "usage: skiff-cri-test pod|rshared|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL]]"
         ),
     }
 }
@@ -72,7 +77,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: skiff-cri-test pod|rshared|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [PODS PARALLEL]"
+            "usage: skiff-cri-test pod|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL]]"
         );
         std::process::exit(2);
     }

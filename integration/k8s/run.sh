@@ -1,13 +1,13 @@
 #!/bin/bash
 # Host side of the Kubernetes stage (`make k8s-test`, after the binaries are
 # built and staged): boots of the test VM, one per part of IT_K8S_PARTS
-# (default "cgroupfs systemd critest2"):
-# - cgroupfs, systemd: integration/k8s/suite.sh (PASS/FAIL/SKIP lines and a
-#   table) with 4 GiB of memory and the kubelet's cgroup driver of that
-#   name. With both, the systemd boot runs only the tests where the driver
-#   matters; alone, either runs every test (`make test` runs systemd alone).
-# - critest2: critest against containerd 2.x (integration/vm/suite-critest.sh
-#   with CRITEST_CONTAINERD=2; `make vm-test` runs it against 1.6).
+# (default "cgroupfs systemd"): integration/k8s/suite.sh (PASS/FAIL/SKIP
+# lines and a table) with 4 GiB of memory and the kubelet's cgroup driver
+# of that name. With both, the systemd boot runs only the tests where the
+# driver matters; alone, either runs every test (`make test` runs systemd
+# alone). IT_K8S_LOOP_HANDLERS (default "skiff runc") names the handlers
+# that run the 30-pod loop. (critest against containerd 2.x runs in `make
+# vm-test`: integration/vm/suite-critest2.sh.)
 #
 #   integration/k8s/run.sh [TEST...]
 #
@@ -22,7 +22,7 @@ t0=$SECONDS
 . "$repo/hack/vm/lib.sh"
 vm_ready_or_skip k8s || exit 0
 cd "$repo" || exit 2
-parts=${IT_K8S_PARTS:-cgroupfs systemd critest2}
+parts=${IT_K8S_PARTS:-cgroupfs systemd}
 # The tests where the driver matters (placement, limits, OOM, deletion,
 # leftovers): the systemd boot's share when the cgroupfs boot runs too.
 # TEST arguments pick the tests of both.
@@ -36,12 +36,9 @@ for part in $parts; do
 		tests=("$@")
 		[[ $part == systemd && " $parts " == *" cgroupfs "* ]] && tests=("${systemd_tests[@]}")
 		SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
-			-e "K8S_CGROUP_DRIVER=$part" ${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$part"} \
+			-e "K8S_CGROUP_DRIVER=$part" -e "K8S_LOOP_HANDLERS=${IT_K8S_LOOP_HANDLERS:-skiff runc}" \
+			${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$part"} \
 			integration/k8s/suite.sh "${tests[@]}" || r=$?
-		;;
-	critest2)
-		"$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" -e CRITEST_CONTAINERD=2 \
-			${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR"} integration/vm/suite-critest.sh || r=$?
 		;;
 	*) echo "FAIL k8s/setup: unknown part '$part' in IT_K8S_PARTS"; r=2 ;;
 	esac

@@ -22,9 +22,12 @@ HANDLERS=(skiff runc)
 K8S_HOSTPATH=/var/tmp/skiff-k8s
 OUT=${IT_LOG_DIR:+$IT_LOG_DIR/k8s}
 OUT=${OUT:-/var/tmp/skiff-k8s-logs}
-# Pods per round and rounds of the create/delete loop.
+# Pods per round and rounds of the create/delete loop, and the handlers
+# that run it (`make test` runs it with skiff only: runc's loop, 160 s
+# under emulation, only measured the reference's time).
 LOOP_PODS=10
 LOOP_ROUNDS=3
+LOOP_HANDLERS=" ${K8S_LOOP_HANDLERS:-skiff runc} "
 
 # PASS/FAIL/SKIP lines are named k8s/TEST, or k8s-systemd/TEST with the
 # kubelet's systemd driver.
@@ -339,7 +342,10 @@ run_handler() {
 	: >"$OUT/results-$H"
 	for t in "${TESTS[@]}"; do
 		t1=$SECONDS
-		if ("t_$t") 2>"$OUT/$t-$H.err"; then st=passed; else st=failed; fi
+		if [[ $t == loop && $LOOP_HANDLERS != *" $H "* ]]; then
+			st=skipped
+			: >"$OUT/$t-$H.err"
+		elif ("t_$t") 2>"$OUT/$t-$H.err"; then st=passed; else st=failed; fi
 		echo "$t $st $((SECONDS - t1))" >>"$OUT/results-$H"
 	done
 }
@@ -362,8 +368,13 @@ for t in "${TESTS[@]}"; do
 	r=${result[$t/runc]:-missing} s=${result[$t/skiff]:-missing}
 	if [[ $s == passed ]]; then
 		echo "PASS $name/$t (${secs[$t/skiff]:-?}s; runc ${secs[$t/runc]:-?}s)"
+	elif [[ $s == skipped ]]; then
+		echo "SKIP $name/$t: not run with skiff (K8S_LOOP_HANDLERS:$LOOP_HANDLERS)"
 	elif [[ $r == passed ]]; then
 		echo "FAIL $name/$t (runc passes it)"
+		((fails++))
+	elif [[ $r == skipped ]]; then
+		echo "FAIL $name/$t (not run with runc, no reference to excuse it)"
 		((fails++))
 	else
 		echo "SKIP $name/$t: runc fails it too (the test or the VM, not skiff)"

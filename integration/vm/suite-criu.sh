@@ -14,7 +14,7 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TESTS=(counter counter-runc leave-running leave-running-runc pre-dump pre-dump-runc
-	mounts mounts-runc podman podman-runc errors)
+	mounts mounts-runc host-file podman podman-runc errors)
 DEBS=$IT_REPO/integration/criu/.debs
 NO_CRIU=$IT_WORK/criu-skip
 COUNT='i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done'
@@ -192,6 +192,27 @@ test_mounts() {
 	done_with $id
 }
 test_mounts-runc() { with_runc; test_mounts; }
+
+# stdout and stderr on a host file (outside the container's mounts, as
+# containerd's fifos are): CRIU dumps it as an external file, and restore
+# puts the restoring caller's file in its place. runc cannot dump such a
+# file ("Can't lookup mount"), so there is no -runc twin.
+test_host-file() {
+	local id=it-cr-file b n
+	need_criu
+	b=$(bundle_of $id)
+	new_bundle $id sh -c "$COUNT"
+	rt run -d --bundle "$b" $id < <(exec sleep 300) >>"$b/log" 2>>"$b/err" ||
+		fail "run failed: $(tr '\n' ' ' <"$b/err")"
+	wait_for 30 more_than "$b/log" 3 || fail "$id does not count: $(tr '\n' ' ' <"$b/err")"
+	checkpointed $id
+	n=$(lines "$b/log")
+	rt restore -d --image-path "$b/img" --work-path "$b/work" --bundle "$b" $id < <(exec sleep 300) >>"$b/log" 2>>"$b/err" ||
+		fail "restore failed: $(tr '\n' ' ' <"$b/err") $(criu_errors $id)"
+	wait_for 30 more_than "$b/log" $((n + 3)) || fail "no counting after restore: $(tail -n 5 "$b/log" | tr '\n' ' ')"
+	contiguous "$b/log" || fail "the count restarted or skipped: $(tr '\n' ' ' <"$b/log")"
+	done_with $id
+}
 
 # podman's container checkpoint/restore with skiff as its OCI runtime.
 test_podman() {

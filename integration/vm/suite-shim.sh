@@ -196,6 +196,47 @@ t_containerd_restart() {
 	kill_and_rm rs1
 }
 
+# containerd's checkpoint and restore through the shim (issue 16): a
+# container counting in its shell's memory (the count goes to a host bind
+# mount; its stdio stays on ctr's fifos, which CRIU dumps as external
+# files) is checkpointed with `ctr container checkpoint --task --image
+# --rw` (into containerd's content store; containerd pauses the task
+# around it and leaves it running), killed and removed, and restored with
+# `ctr container restore --live --rw`: it counts on from the checkpoint's
+# count, not from 1. Needs a working CRIU (suite-criu.sh installs
+# Debian's earlier in the boot). runc's shim is the reference, in the next
+# test.
+t_checkpoint() { ctr_checkpoint io.containerd.skiff.v2 ck1; }
+t_checkpoint_runc() { ctr_checkpoint io.containerd.runc.v2 ck2; }
+
+ctr_checkpoint() {
+	local runtime=$1 id=$2 out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 k v
+	command -v criu >/dev/null && criu check >/dev/null 2>&1 ||
+		{ shim_skip "no working CRIU in the VM (suite-criu.sh installs Debian's)"; return 77; }
+	rm -rf "$out"
+	mkdir -p "$out"
+	"${C[@]}" image rm "$ref" >/dev/null 2>&1
+	"${C[@]}" run -d --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
+		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
+	wait_for 30 bash -c "(( \$(cat '$out/n' 2>/dev/null || echo 0) >= 10 ))" ||
+		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
+	v=$("${C[@]}" container checkpoint --task --image --rw "$id" "$ref" 2>&1) ||
+		{ log "checkpoint: $v"; kill_and_rm "$id"; return 1; }
+	expect "status after the checkpoint" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }
+	kill_and_rm "$id" || return 1
+	k=$(cat "$out/n")
+	v=$("${C[@]}" container restore --live --rw "$id" "$ref" 2>&1) || { log "restore: $v"; kill_and_rm "$id"; return 1; }
+	expect "status after restore" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }
+	wait_for 20 bash -c "[[ \$(cat '$out/n') != $k ]]" || { log "no counting after restore"; kill_and_rm "$id"; return 1; }
+	v=$(cat "$out/n")
+	# Restored at the checkpoint's count c (10 <= c <= k) it writes c+1 on.
+	((v > 10 && v <= k + 10)) || { log "restored count at $v, killed at $k"; kill_and_rm "$id"; return 1; }
+	log "$runtime: killed at $k, restored counting at $v"
+	kill_and_rm "$id"
+	"${C[@]}" image rm "$ref" >/dev/null 2>&1
+	return 0
+}
+
 need_cri_test() {
 	[[ -x $CRI_TEST ]] || { shim_skip "no $CRI_TEST (make build builds it)"; return 1; }
 }

@@ -2,12 +2,15 @@
 //! state, its init and exec processes, and the calls that build them.
 
 use std::collections::HashMap;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{Context, Result};
 use containerd_shim::protos::api::CreateTaskRequest;
+use containerd_shim::protos::ttrpc::Code;
 use libcontainer::cgroups::Cgroup;
+use libcontainer::checkpoint::{self, CheckpointOpts, CriuOpts, RestoreOpts};
 use libcontainer::config::Bundle;
 use libcontainer::container::{self, CreateOpts, ExecOpts, StateRoot};
 
@@ -40,6 +43,9 @@ pub struct Container {
     /// path): when its init exits, the rest of its processes are killed,
     /// as the Go shim does (their output fifos would stay open forever).
     pub kill_all_on_exit: bool,
+    /// The CRIU images it is to be restored from at Start (created from
+    /// containerd's checkpoint; no process yet).
+    pub restore_from: Option<PathBuf>,
 }
 
 /// Does `spec` leave the container without a pid namespace of its own?
@@ -126,6 +132,29 @@ fn create_mounted(
         stderr: req.stderr.clone(),
         terminal: req.terminal,
     };
+    if !req.checkpoint.is_empty() {
+        // Restored at Start, as the Go shim does.
+        anyhow::ensure!(
+            !req.terminal,
+            "restore of a container with a terminal is not supported by skiff yet"
+        );
+        anyhow::ensure!(
+            req.parent_checkpoint.is_empty(),
+            "restore from a parent checkpoint is not supported by the shim"
+        );
+        return Ok(Container {
+            id: req.id.clone(),
+            bundle: bundle.to_path_buf(),
+            root,
+            init: Process::new(paths),
+            execs: HashMap::new(),
+            cgroup: None,
+            mounted_rootfs: mounted,
+            opts,
+            kill_all_on_exit: shares_pid_ns(&loaded.spec),
+            restore_from: Some(PathBuf::from(&req.checkpoint)),
+        });
+    }
     let env = logbin::Env {
         id: req.id.clone(),
         namespace: namespace.to_string(),
@@ -184,10 +213,68 @@ fn create_mounted(
         mounted_rootfs: mounted,
         opts,
         kill_all_on_exit: shares_pid_ns(&loaded.spec),
+        restore_from: None,
     })
 }
 
 impl Container {
+    /// Restore the init from the CRIU images Create recorded (containerd's
+    /// checkpoint), with its stdio opened now in place of the dumped one;
+    /// the restored init runs when this returns.
+    pub fn restore(&mut self, namespace: &str) -> Result<()> {
+        let images = self.restore_from.clone().context("nothing to restore")?;
+        let loaded = Bundle::load(&self.bundle)?;
+        let env = logbin::Env {
+            id: self.id.clone(),
+            namespace: namespace.to_string(),
+        };
+        let prepared = io::prepare(&self.init.paths, (self.opts.io_uid, self.opts.io_gid), &env)?;
+        let cgroups_path = loaded
+            .spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
+        let systemd = self.opts.systemd_cgroup || options::systemd_path(cgroups_path);
+        let (root, id) = (&self.root, self.id.as_str());
+        let stdio = match &prepared.child {
+            Some([a, b, c]) => Some([a.try_clone()?, b.try_clone()?, c.try_clone()?]),
+            None => None,
+        };
+        let keep = keep_fds(
+            stdio
+                .as_ref()
+                .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
+            None,
+        );
+        helper::run(&keep, move || {
+            let o = RestoreOpts {
+                criu: CriuOpts {
+                    image_path: images.clone(),
+                    ..Default::default()
+                },
+                systemd_cgroup: systemd,
+                stdio,
+                ..Default::default()
+            };
+            checkpoint::restore(root, id, &loaded, &o).map(|s| s.pid)
+        })?;
+        let state = root.load(id)?;
+        self.init.stdio = Some(prepared.finish()?);
+        self.init.pid = state.pid;
+        self.cgroup = state.cgroup();
+        self.restore_from = None;
+        Ok(())
+    }
+
+    /// Checkpoint the running container into `o.criu.image_path`
+    /// (containerd's task Checkpoint); unless it is left running, CRIU
+    /// ends its processes and its libcontainer state goes, as with runc.
+    pub fn checkpoint(&self, o: &CheckpointOpts) -> Result<()> {
+        let (root, id) = (&self.root, self.id.as_str());
+        helper::run(&[], || checkpoint::checkpoint(root, id, o).map(|()| 0))?;
+        Ok(())
+    }
+
     /// Start the exec `exec_id` (recorded by Exec): returns its pid once it
     /// runs, with the shim's side of its io.
     pub fn start_exec(&self, namespace: &str, exec_id: &str) -> Result<(i32, io::Stdio)> {
@@ -256,8 +343,19 @@ pub struct Teardown {
 
 impl Teardown {
     /// Delete the libcontainer state (killing what is left), then unmount.
+    /// A state that is already gone is no error: a checkpoint that ended
+    /// the container deleted it (runc's shim ignores "does not exist"
+    /// too), and a container waiting to be restored has none yet.
     pub fn run(self) -> Result<()> {
-        let r = delete(&self.root, &self.id);
+        let r = match delete(&self.root, &self.id) {
+            Err(e)
+                if e.downcast_ref::<helper::Failed>()
+                    .is_some_and(|f| f.code == Code::NOT_FOUND) =>
+            {
+                Ok(())
+            }
+            r => r,
+        };
         if let Some(bundle) = &self.bundle {
             unmount_rootfs(bundle)?;
         }

@@ -10,6 +10,7 @@ use anyhow::{Context, Result};
 use containerd_shim::protos::protobuf::well_known_types::any::Any;
 use containerd_shim::protos::protobuf::{CodedInputStream, Message};
 use containerd_shim::protos::shim::oci::Options as RuncOptions;
+use libcontainer::checkpoint::{CgroupsMode, CheckpointOpts, CriuOpts};
 use serde_json::json;
 
 /// Default parent of the per-namespace state roots.
@@ -135,6 +136,64 @@ impl Options {
     }
 }
 
+/// runc's `CheckpointOptions` (containerd.runc.v1.CheckpointOptions), what
+/// containerd's task Checkpoint sends, as libcontainer's checkpoint
+/// options for the images directory `path` (containerd's; the options'
+/// `image_path` where containerd gave none).
+pub fn checkpoint_options(any: Option<&Any>, path: &str) -> Result<CheckpointOpts> {
+    let mut criu = CriuOpts::default();
+    let mut exit = false;
+    let mut image_path = String::new();
+    if let Some(any) = any.filter(|a| !a.type_url.is_empty()) {
+        let name = any.type_url.rsplit('/').next().unwrap_or("");
+        anyhow::ensure!(
+            name.ends_with("CheckpointOptions"),
+            "checkpoint options of type {name:?}: containerd.runc.v1.CheckpointOptions expected"
+        );
+        let mut is = CodedInputStream::from_bytes(&any.value);
+        while !is.eof()? {
+            let tag = is.read_raw_varint32()?;
+            match (tag >> 3, tag & 7) {
+                (1, 0) => exit = is.read_bool()?,
+                (2, 0) => criu.tcp_established = is.read_bool()?,
+                (3, 0) => criu.ext_unix_sk = is.read_bool()?,
+                (4, 0) => anyhow::ensure!(
+                    !is.read_bool()?,
+                    "checkpoint of a terminal is not supported by skiff yet"
+                ),
+                (5, 0) => criu.file_locks = is.read_bool()?,
+                (6, 2) => criu.empty_ns.push(is.read_string()?),
+                (7, 2) => {
+                    let mode = is.read_string()?;
+                    if !mode.is_empty() {
+                        criu.cgroups_mode = CgroupsMode::parse(&mode)?;
+                    }
+                }
+                (8, 2) => image_path = is.read_string()?,
+                (9, 2) => {
+                    let work = is.read_string()?;
+                    criu.work_path = (!work.is_empty()).then(|| PathBuf::from(work));
+                }
+                (_, wire) => {
+                    let wt = containerd_shim::protos::protobuf::rt::WireType::new(wire)
+                        .context("bad wire type")?;
+                    is.skip_field(wt)?;
+                }
+            }
+        }
+    }
+    criu.image_path = PathBuf::from(if path.is_empty() { &image_path } else { path });
+    anyhow::ensure!(
+        !criu.image_path.as_os_str().is_empty(),
+        "checkpoint: no images directory (path) given"
+    );
+    Ok(CheckpointOpts {
+        criu,
+        leave_running: !exit,
+        ..Default::default()
+    })
+}
+
 /// Is `path` a systemd-style cgroupsPath (`slice:prefix:name`)?
 pub fn systemd_path(path: Option<&Path>) -> bool {
     let Some(p) = path.and_then(|p| p.to_str()) else {
@@ -189,6 +248,51 @@ mod tests {
             Options::default().state_root("default"),
             Path::new("/run/containerd/skiff/default")
         );
+    }
+
+    /// runc's CheckpointOptions as containerd encodes them (hand-made
+    /// protobuf: exit, open_tcp, empty_namespaces, cgroups_mode,
+    /// image_path, work_path).
+    #[test]
+    fn checkpoint_options_decode() {
+        let mut v = vec![0x08, 1, 0x10, 1];
+        for (tag, text) in [
+            (0x32u8, "network"),
+            (0x3a, "full"),
+            (0x42, "/img"),
+            (0x4a, "/work"),
+        ] {
+            v.push(tag);
+            v.push(text.len() as u8);
+            v.extend_from_slice(text.as_bytes());
+        }
+        let any = Any {
+            type_url: "containerd.runc.v1.CheckpointOptions".into(),
+            value: v,
+            ..Default::default()
+        };
+        let o = checkpoint_options(Some(&any), "/ctd/path").unwrap();
+        assert!(!o.leave_running && o.criu.tcp_established && !o.criu.ext_unix_sk);
+        assert_eq!(o.criu.empty_ns, ["network"]);
+        assert_eq!(o.criu.cgroups_mode, CgroupsMode::Full);
+        assert_eq!(o.criu.image_path, Path::new("/ctd/path"));
+        assert_eq!(o.criu.work_path.as_deref(), Some(Path::new("/work")));
+        assert_eq!(
+            checkpoint_options(Some(&any), "").unwrap().criu.image_path,
+            Path::new("/img")
+        );
+        // No options: leave it running, into containerd's path.
+        let o = checkpoint_options(None, "/p").unwrap();
+        assert!(o.leave_running);
+        assert!(checkpoint_options(None, "").is_err());
+        // A terminal is refused.
+        let any = Any {
+            type_url: "containerd.runc.v1.CheckpointOptions".into(),
+            value: vec![0x20, 1],
+            ..Default::default()
+        };
+        let e = checkpoint_options(Some(&any), "/p").unwrap_err();
+        assert!(format!("{e}").contains("terminal"), "{e}");
     }
 
     #[test]

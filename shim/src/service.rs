@@ -201,12 +201,6 @@ impl Task for Service {
         _: &TtrpcContext,
         req: CreateTaskRequest,
     ) -> ttrpc::Result<CreateTaskResponse> {
-        if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
-            return Err(err(
-                Code::UNIMPLEMENTED,
-                "checkpoint/restore is not implemented by skiff",
-            ));
-        }
         self.touch();
         let opts = Options::from_any(req.options.as_ref()).map_err(to_status)?;
         let mut g = self.lock();
@@ -226,7 +220,14 @@ impl Task for Service {
                     format!("container {} is {}: cannot start", req.id, c.init.status),
                 ));
             }
-            container::start(&c.root, &c.id).map_err(lc)?;
+            if c.restore_from.is_some() {
+                c.restore(&self.namespace).map_err(to_status)?;
+                if let Some(cg) = &c.cgroup {
+                    self.oom.add(&c.id, c.init.pid, cg);
+                }
+            } else {
+                container::start(&c.root, &c.id).map_err(lc)?;
+            }
             c.init.transition(Status::Running)?;
             let pid = c.init.pid as u32;
             self.events.send(TaskStart {
@@ -390,11 +391,23 @@ impl Task for Service {
         self.set_paused(&req.id, false)
     }
 
-    fn checkpoint(&self, _: &TtrpcContext, _: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
-        Err(err(
-            Code::UNIMPLEMENTED,
-            "checkpoint is not implemented by skiff",
-        ))
+    fn checkpoint(&self, _: &TtrpcContext, req: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
+        log::debug!("checkpoint {:?}", req);
+        let o = crate::options::checkpoint_options(req.options.as_ref(), &req.path)
+            .map_err(|e| err(Code::INVALID_ARGUMENT, format!("{e:#}")))?;
+        let mut g = self.lock();
+        let c = task(&mut g, &req.id)?;
+        if !matches!(c.init.status, Status::Running | Status::Paused) {
+            return Err(err(
+                Code::FAILED_PRECONDITION,
+                format!(
+                    "container {} is {}: cannot checkpoint",
+                    req.id, c.init.status
+                ),
+            ));
+        }
+        c.checkpoint(&o).map_err(to_status)?;
+        Ok(Empty::new())
     }
 
     fn kill(&self, _: &TtrpcContext, req: KillRequest) -> ttrpc::Result<Empty> {

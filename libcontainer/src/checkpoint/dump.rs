@@ -69,13 +69,7 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
         .unwrap_or_else(|| root.dir(id).join("criu.work"));
     let work = open_dir(&work_path, "--work-path")?;
     let pid = s.init_pid();
-    let descriptors: Vec<String> = (0..3)
-        .map(|fd| {
-            std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
-                .map(|p| p.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        })
-        .collect();
+    let (descriptors, external_files) = externals::stdio(pid.as_raw());
     let desc_path = o.criu.image_path.join(DESCRIPTORS);
     std::fs::write(
         &desc_path,
@@ -105,6 +99,7 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
         })
         .collect();
     opts.external = externals::external_namespaces(&s.config)?;
+    opts.external.extend(external_files);
     let req = Req {
         r#type: typ as i32,
         opts: Some(opts),

@@ -116,3 +116,66 @@ pub fn cgroup_roots(cg: &Cgroup) -> Vec<CgroupRoot> {
         }
     }
 }
+
+/// The init's stdio as a dump records it (descriptors.json, one entry per
+/// fd 0-2), and the `external` entries among them. A pipe is recorded as
+/// `pipe:[INODE]`; a file the container cannot reach, on a mount outside
+/// its mount namespace (containerd's io fifos, a log file, a caller's
+/// redirection), as CRIU's external-file key `file[MNT_ID:INODE]` (hex),
+/// which CRIU cannot dump otherwise. Either kind is replaced on restore by
+/// the restoring caller's fd (inherit_fd with the same key), as runc
+/// replaces pipes.
+pub fn stdio(pid: i32) -> (Vec<String>, Vec<String>) {
+    let mounts: std::collections::HashSet<u64> =
+        std::fs::read_to_string(format!("/proc/{pid}/mountinfo"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| l.split(' ').next()?.parse().ok())
+            .collect();
+    let mut descriptors = Vec::new();
+    let mut external: Vec<String> = Vec::new();
+    for fd in 0..3 {
+        let link = std::fs::read_link(format!("/proc/{pid}/fd/{fd}"))
+            .map(|p| p.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let key = link
+            .starts_with('/')
+            .then(|| outside_file(pid, fd, &mounts))
+            .flatten();
+        match key {
+            Some(key) => {
+                if !external.contains(&key) {
+                    external.push(key.clone());
+                }
+                descriptors.push(key);
+            }
+            None => descriptors.push(link),
+        }
+    }
+    (descriptors, external)
+}
+
+/// CRIU's key for `pid`'s fd `fd` if its file is on a mount not among
+/// `mounts` (the process's own mount namespace).
+fn outside_file(pid: i32, fd: i32, mounts: &std::collections::HashSet<u64>) -> Option<String> {
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{fd}")).ok()?;
+    let mnt_id: u64 = info
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    if mounts.contains(&mnt_id) {
+        return None;
+    }
+    let ino = std::fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+        .ok()?
+        .ino();
+    Some(format!("file[{mnt_id:x}:{ino:x}]"))
+}
+
+/// Is `descriptor` (an entry of descriptors.json) one that restore
+/// replaces with the caller's fd?
+pub fn inherited(descriptor: &str) -> bool {
+    descriptor.starts_with("pipe:") || descriptor.starts_with("file[")
+}

@@ -4,7 +4,9 @@
 //! and those images. runc's behaviour: bind mounts are external mounts,
 //! namespaces joined by path are external namespaces, the container's
 //! cgroup is frozen for the dump and given back to the restored tree, and
-//! the init's stdio pipes are replaced by the restoring caller's.
+//! the init's stdio pipes are replaced by the restoring caller's (and so
+//! are stdio files outside the container, such as containerd's fifos,
+//! which CRIU dumps as external files).
 
 mod dump;
 mod externals;

@@ -230,7 +230,7 @@ fn restore_in(
             descriptors
                 .iter()
                 .zip(stdio)
-                .filter(|(d, _)| d.starts_with("pipe:"))
+                .filter(|(d, _)| externals::inherited(d))
                 .map(|(d, fd)| InheritFd {
                     key: d.clone(),
                     fd: fd.as_raw_fd(),

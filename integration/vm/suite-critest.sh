@@ -99,6 +99,11 @@ if [[ ! -e $PUSHED ]]; then
 	log "stand-in images built and pushed in $((SECONDS - t0))s"
 fi
 
+# Specs not run: MaskedPaths cannot pass with the busybox-static stand-in
+# (its shell runs ls without exec, so a masked /bin/ls is never executed;
+# it failed with runc too, and took ~30 s a try, twice per handler).
+SKIP='should support MaskedPaths'
+
 # run HANDLER: critest with that runtime handler; a JSON report per handler.
 # A failed spec gets a second attempt with either handler (containerd 1.6
 # has races of its own: its CRI loses an OOM reason now and then, with runc
@@ -108,7 +113,7 @@ run() {
 	local h=$1 t0=$SECONDS rc=0
 	(cd "$OUT" && PATH=$BIN:$PATH timeout 2400 "$BIN/critest" --runtime-endpoint unix:///run/containerd/containerd.sock \
 		--parallel "$PARALLEL" --runtime-handler "$h" --ginkgo.json-report "$OUT/$h.json" --ginkgo.no-color \
-		--ginkgo.flake-attempts 2 \
+		--ginkgo.flake-attempts 2 --ginkgo.skip "$SKIP" \
 		${FOCUS:+--ginkgo.focus "$FOCUS"} >"$OUT/$h.log" 2>&1) || rc=$?
 	log "critest with $h: exit $rc in $((SECONDS - t0))s"
 	[[ -s $OUT/$h.json ]] || { echo "FAIL $NAME/$h: no report (exit $rc): $(tail -n 5 "$OUT/$h.log" | tr '\n' ' ')"; return 1; }
@@ -136,8 +141,8 @@ while IFS=$'\t' read -r name r s; do
 		echo "PASS $NAME/$name"
 	elif [[ $name == *"public image with digest should be pulled"* && $s == failed ]]; then
 		echo "SKIP $NAME/$name: a stand-in image cannot have the upstream digest it pins (runc: $r; skiff: $s)"
-	elif [[ $name == *"should support MaskedPaths"* && $s == failed ]]; then
-		echo "SKIP $NAME/$name: the busybox-static stand-in runs ls in the shell without exec, so a masked /bin/ls cannot fail (runc: $r; skiff: $s)"
+	elif [[ $name == *"should support MaskedPaths"* ]]; then
+		echo "SKIP $NAME/$name: not run: the busybox-static stand-in runs ls in the shell without exec, so a masked /bin/ls cannot fail (it failed with runc too)"
 	elif [[ $r == passed ]]; then
 		echo "FAIL $NAME/$name (runc passes it)"
 		((fails++))

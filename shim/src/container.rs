@@ -17,7 +17,7 @@ use libcontainer::container::{self, CreateOpts, ExecOpts, StateRoot};
 use crate::helper;
 use crate::io;
 use crate::logbin;
-use crate::options::{self, Options};
+use crate::options::Options;
 use crate::process::{IoPaths, Process};
 
 /// One container.
@@ -160,12 +160,7 @@ fn create_mounted(
         namespace: namespace.to_string(),
     };
     let prepared = io::prepare(&paths, (opts.io_uid, opts.io_gid), &env)?;
-    let cgroups_path = loaded
-        .spec
-        .linux()
-        .as_ref()
-        .and_then(|l| l.cgroups_path().as_deref());
-    let systemd = opts.systemd_cgroup || options::systemd_path(cgroups_path);
+    let systemd = opts.systemd_driver(&loaded.spec);
     let copts = CreateOpts {
         console_stream: prepared
             .console_theirs
@@ -229,12 +224,7 @@ impl Container {
             namespace: namespace.to_string(),
         };
         let prepared = io::prepare(&self.init.paths, (self.opts.io_uid, self.opts.io_gid), &env)?;
-        let cgroups_path = loaded
-            .spec
-            .linux()
-            .as_ref()
-            .and_then(|l| l.cgroups_path().as_deref());
-        let systemd = self.opts.systemd_cgroup || options::systemd_path(cgroups_path);
+        let systemd = self.opts.systemd_driver(&loaded.spec);
         let (root, id) = (&self.root, self.id.as_str());
         let stdio = match &prepared.child {
             Some([a, b, c]) => Some([a.try_clone()?, b.try_clone()?, c.try_clone()?]),
@@ -249,7 +239,7 @@ impl Container {
         helper::run(&keep, move || {
             let o = RestoreOpts {
                 criu: CriuOpts {
-                    image_path: images.clone(),
+                    image_path: images,
                     ..Default::default()
                 },
                 systemd_cgroup: systemd,

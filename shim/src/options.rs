@@ -98,6 +98,16 @@ impl Options {
         o
     }
 
+    /// Does a container of `spec` get the systemd cgroup driver? With
+    /// `SystemdCgroup`, or a systemd-style cgroupsPath.
+    pub fn systemd_driver(&self, spec: &oci_spec::runtime::Spec) -> bool {
+        let path = spec
+            .linux()
+            .as_ref()
+            .and_then(|l| l.cgroups_path().as_deref());
+        self.systemd_cgroup || systemd_path(path)
+    }
+
     /// The state root for containers of `namespace`.
     pub fn state_root(&self, namespace: &str) -> PathBuf {
         let base = if self.root.is_empty() {
@@ -174,11 +184,7 @@ pub fn checkpoint_options(any: Option<&Any>, path: &str) -> Result<CheckpointOpt
                     let work = is.read_string()?;
                     criu.work_path = (!work.is_empty()).then(|| PathBuf::from(work));
                 }
-                (_, wire) => {
-                    let wt = containerd_shim::protos::protobuf::rt::WireType::new(wire)
-                        .context("bad wire type")?;
-                    is.skip_field(wt)?;
-                }
+                (_, wire) => skip_field(&mut is, wire)?,
             }
         }
     }
@@ -212,14 +218,17 @@ fn runtime_options(bytes: &[u8]) -> Result<(String, String)> {
         match (tag >> 3, tag & 7) {
             (2, 2) => path = is.read_string()?,
             (3, 2) => body = is.read_string()?,
-            (_, wire) => {
-                let wt = containerd_shim::protos::protobuf::rt::WireType::new(wire)
-                    .context("bad wire type")?;
-                is.skip_field(wt)?;
-            }
+            (_, wire) => skip_field(&mut is, wire)?,
         }
     }
     Ok((path, body))
+}
+
+/// Skip a protobuf field of wire type `wire` that the decoder does not use.
+fn skip_field(is: &mut CodedInputStream, wire: u32) -> Result<()> {
+    let wt = containerd_shim::protos::protobuf::rt::WireType::new(wire).context("bad wire type")?;
+    is.skip_field(wt)?;
+    Ok(())
 }
 
 #[cfg(test)]

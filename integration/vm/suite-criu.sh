@@ -15,23 +15,13 @@ set -uo pipefail
 
 TESTS=(counter counter-runc leave-running leave-running-runc pre-dump pre-dump-runc
 	mounts mounts-runc host-file podman podman-runc errors)
-DEBS=$IT_REPO/integration/criu/.debs
 NO_CRIU=$IT_WORK/criu-skip
 COUNT='i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done'
 
 # Install the staged CRIU; a reason to skip goes to $NO_CRIU.
 suite_setup() {
-	local why=''
-	if ! command -v criu >/dev/null; then
-		if ! compgen -G "$DEBS/*.deb" >/dev/null; then
-			why="CRIU not staged (on the host: integration/criu/stage.sh)"
-		elif ! out=$(dpkg --force-depends -i "$DEBS"/*.deb 2>&1); then
-			why="dpkg -i of the staged CRIU failed: $(tail -n 2 <<<"$out" | tr '\n' ' ')"
-		fi
-	fi
-	if [[ -z $why ]] && ! out=$(criu check 2>&1); then
-		why="criu check fails on kernel $(uname -r): $(grep -m1 Error <<<"$out")"
-	fi
+	local why
+	why=$("$IT_REPO/integration/criu/install.sh")
 	echo "# criu: $(criu --version 2>/dev/null | head -n 1)${why:+; $why}"
 	[[ -z $why ]] || echo "$why" >"$NO_CRIU"
 	return 0

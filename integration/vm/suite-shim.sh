@@ -203,16 +203,16 @@ t_containerd_restart() {
 # --rw` (into containerd's content store; containerd pauses the task
 # around it and leaves it running), killed and removed, and restored with
 # `ctr container restore --live --rw`: it counts on from the checkpoint's
-# count, not from 1. Needs a working CRIU (suite-criu.sh installs
-# Debian's earlier in the boot). runc's shim is the reference, in the next
-# test.
+# count, not from 1. Needs a working CRIU (integration/criu/install.sh
+# installs the staged Debian package). runc's shim is the reference, in
+# the next test.
 t_checkpoint() { ctr_checkpoint io.containerd.skiff.v2 ck1; }
 t_checkpoint_runc() { ctr_checkpoint io.containerd.runc.v2 ck2; }
 
 ctr_checkpoint() {
 	local runtime=$1 id=$2 out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 k v
-	command -v criu >/dev/null && criu check >/dev/null 2>&1 ||
-		{ shim_skip "no working CRIU in the VM (suite-criu.sh installs Debian's)"; return 77; }
+	local why
+	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
 	rm -rf "$out"
 	mkdir -p "$out"
 	"${C[@]}" image rm "$ref" >/dev/null 2>&1
@@ -297,6 +297,25 @@ t_cri_remove_exited() {
 t_cri_remove_exited_runc() {
 	need_cri_test || return 77
 	timeout 600 "$CRI_TEST" remove-exited runc "$IMG" /skiff-it-pods "${IT_CRI_REMOVE_ROUNDS:-20}"
+}
+
+# The kubelet's forensic container checkpoint (CRI CheckpointContainer,
+# containerd 2.x): containerd checkpoints the task through the shim with
+# no options (it names only runc's), which must leave it running; the
+# container counts on, and the archive holds CRIU's dump (skiff-cri-test
+# checks its inventory, process tree and pages). containerd 2.x has no
+# CRI restore. runc's shim is the reference, in the next test.
+t_cri_checkpoint() { cri_checkpoint skiff; }
+t_cri_checkpoint_runc() { cri_checkpoint runc; }
+
+cri_checkpoint() {
+	local why major
+	need_cri_test || return 77
+	major=$(containerd --version | awk '{sub(/^v/, "", $3); split($3, v, "."); print v[1]}')
+	((major >= 2)) || { shim_skip "containerd $(containerd --version | awk '{print $3}') has no CRI CheckpointContainer (suite-containerd2.sh runs it on 2.x)"; return 77; }
+	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
+	mkdir -p "$IT_TMP/cri-checkpoint"
+	timeout 600 "$CRI_TEST" checkpoint "$1" "$IMG" /skiff-it-pods "$IT_TMP/cri-checkpoint"
 }
 
 # 200 pods through CRI one after another (sandbox and a container each,

@@ -18,6 +18,10 @@
 //! skiff-cri-test remove-exited HANDLER IMAGE CGROUP_PARENT ROUNDS
 //!     ROUNDS containers that exit at once, each removed right after its
 //!     start without a stop: every removal must succeed
+//! skiff-cri-test checkpoint HANDLER IMAGE CGROUP_PARENT DIR
+//!     the kubelet's forensic checkpoint (CheckpointContainer) of a
+//!     counting container into an archive in DIR: it keeps running and
+//!     counting, and the archive holds CRIU's dump
 //! skiff-cri-test rshared HANDLER IMAGE CGROUP_PARENT
 //!     critest's rshared spec: a privileged container's bidirectional
 //!     volume from an rshared host directory propagates mounts both ways
@@ -25,6 +29,7 @@
 //! CGROUP_PARENT `x.slice` makes containerd use systemd-style cgroup paths.
 //! Exits 1 on failure.
 
+mod checkpoint;
 mod cri;
 mod host;
 mod load;
@@ -42,6 +47,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
             .with_context(|| format!("{what}: not a number: {}", args[i]))
     };
     match (args[1].as_str(), args.len()) {
+        ("checkpoint", 6) => checkpoint::run(&args[2], &args[3], &args[4], &args[5]).await,
         ("pod", 5) => pod::run(&args[2], &args[3], &args[4]).await,
         ("remove-exited", 6) => remove::run(&args[2], &args[3], &args[4], num(5, "ROUNDS")?).await,
         ("rshared", 5) => propagation::run(&args[2], &args[3], &args[4]).await,
@@ -67,7 +73,7 @@ async fn dispatch(args: &[String]) -> Result<()> {
             .await
         }
         _ => bail!(
-            "usage: skiff-cri-test pod|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL]]"
+            "usage: skiff-cri-test pod|checkpoint|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL] | DIR]"
         ),
     }
 }
@@ -77,7 +83,7 @@ async fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         eprintln!(
-            "usage: skiff-cri-test pod|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL]]"
+            "usage: skiff-cri-test pod|checkpoint|rshared|remove-exited|load|cycle|logs HANDLER IMAGE CGROUP_PARENT [N [PARALLEL] | DIR]"
         );
         std::process::exit(2);
     }

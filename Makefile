@@ -169,6 +169,7 @@ vm-test-arm64: build-arm64
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
 	hack/bench/run --smoke
+	hack/bench/phases 20
 
 # Every stage in order, stopping at the first failure; then the counts of
 # every stage that ran, all their skips with the reasons, and the totals

@@ -7,6 +7,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
+use std::io::Write;
 use std::path::Path;
 
 use oci_spec::runtime::{LinuxDeviceCgroup, LinuxDeviceType};
@@ -154,12 +155,27 @@ pub fn apply(dir: &Path, rules: &[LinuxDeviceCgroup]) -> Result<()> {
     })?;
     let cur = Emulated::from_list(&text);
     let want = Emulated::from_rules(rules);
+    // The kernel takes one rule per write(2), not per open: each file is
+    // opened once (a default container has ~15 rules; an open of a
+    // cgroup file walks the whole path).
+    let mut open: Vec<(&str, fs::File)> = Vec::new();
     for (file, v) in transition(&cur, &want) {
         let p = dir.join(file);
-        fs::write(&p, &v).map_err(|e| Error::Invalid {
+        let fail = |e: std::io::Error| Error::Invalid {
             field: "linux.resources.devices".into(),
             msg: format!("write {v:?} to {}: {e}", p.display()),
-        })?;
+        };
+        let i = match open.iter().position(|(f, _)| *f == file) {
+            Some(i) => i,
+            None => {
+                open.push((
+                    file,
+                    fs::OpenOptions::new().write(true).open(&p).map_err(fail)?,
+                ));
+                open.len() - 1
+            }
+        };
+        open[i].1.write_all(v.as_bytes()).map_err(fail)?;
     }
     Ok(())
 }

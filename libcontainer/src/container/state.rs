@@ -297,15 +297,15 @@ impl StateRoot {
         let mut f = File::create(&tmp).path(&tmp)?;
         f.write_all(&data).path(&tmp)?;
         std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
-        // Init and the cgroup are known, and final, from the saves of the
-        // creating phase on.
-        if state.pid > 0 && state.creating {
+        // Init and the cgroup are final from the first save that names
+        // init on: the remains record is written once, then.
+        let path = dir.join(REMAINS_FILE);
+        if state.pid > 0 && (state.creating || !path.exists()) {
             let remains = Remains {
                 pid: state.pid,
                 pid_start: state.pid_start,
                 cgroup: state.cgroup().map(|c| c.dirs()).unwrap_or_default(),
             };
-            let path = dir.join(REMAINS_FILE);
             std::fs::write(&path, remains.encode()).path(&path)?;
         }
         Ok(())

@@ -59,6 +59,8 @@ build: deps
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace --exclude skiff --exclude $(SHIM)
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) rustc --release -p skiff --bin skiff -- $(SKIFF_LINK)
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) rustc --release -p $(SHIM) --bin $(SHIM) -- $(SHIM_LINK)
+	@python3 hack/order/map.py matched hack/order/skiff.order $(SKIFF).map
+	@python3 hack/order/map.py matched hack/order/shim.order target/release/$(SHIM).map
 	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --manifest-path $(CRI_MANIFEST)
 
 # Run a real container: prints its hostname, uid and capabilities.

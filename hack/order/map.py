@@ -7,12 +7,37 @@
                            print the text's "LO HI"
   map.py names FUNCS ADDRS print the names of the function addresses in
                            ADDRS (trace.c's output), first use first, once
+  map.py matched ORDER MAP print how many of the order file's names are in
+                           the link map MAP (`make build` runs it: names
+                           carry hashes of the toolchain and the crates'
+                           features, and lld silently skips the stale ones),
+                           with a WARN when fewer than 90%
 """
 import bisect
 import sys
 
 
 def funcs(map_path, out_path):
+    rng, names = table(map_path)
+    with open(out_path, "w") as f:
+        for addr in sorted(names):
+            print(f"{addr:x} {names[addr]}", file=f)
+    print(f"{rng[0]:#x} {rng[1]:#x}")
+
+
+def matched(order_path, map_path):
+    _, names = table(map_path)
+    have = set(names.values())
+    want = [line.strip() for line in open(order_path) if line.strip()]
+    n = sum(1 for w in want if w in have)
+    print(f"hack/order: {n} of the {len(want)} names of {order_path} are in this build")
+    if n < 0.9 * len(want):
+        print(f"WARN hack/order: {order_path} is stale, the hot code is not packed: "
+              "run hack/order/gen (as root) and make build again")
+
+
+def table(map_path):
+    """The text's (LO, HI) and {address: name lld orders it by}."""
     text, syms, sections = None, [], []
     for line in open(map_path):
         cols = line[:49].split()
@@ -38,10 +63,7 @@ def funcs(map_path, out_path):
     for addr, sym, rng in syms:
         i = bisect.bisect_right(starts, addr) - 1
         names.setdefault(addr, sections[i][1] if i >= 0 and sections[i][1] else sym)
-    with open(out_path, "w") as f:
-        for addr in sorted(names):
-            print(f"{addr:x} {names[addr]}", file=f)
-    print(f"{rng[0]:#x} {rng[1]:#x}")
+    return rng, names
 
 
 def names(funcs_path, addrs_path):
@@ -59,5 +81,7 @@ if __name__ == "__main__":
         funcs(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] == "names":
         names(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] == "matched":
+        matched(sys.argv[2], sys.argv[3])
     else:
         sys.exit(__doc__)

@@ -62,7 +62,11 @@ def table(map_path):
     names, rng = {}, None
     for addr, sym, rng in syms:
         i = bisect.bisect_right(starts, addr) - 1
-        names.setdefault(addr, sections[i][1] if i >= 0 and sections[i][1] else sym)
+        sec = sections[i][1] if i >= 0 else None
+        # A mangled section name is the function's own (the map prints the
+        # symbol demangled); others (glibc's string functions share names
+        # like .text.avx, one object each) are ordered by the symbol.
+        names.setdefault(addr, sec if sec and sec.startswith(("_Z", "_R")) else sym)
     return rng, names
 
 

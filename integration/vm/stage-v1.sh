@@ -1,6 +1,7 @@
 #!/bin/bash
 # Host side of the cgroup v1 test stage: list the conformance executables
-# (built by make conformance's cargo test --release), then boot the test
+# (built by make conformance's cargo test, with the same selection, so
+# nothing is rebuilt), then boot the test
 # VM (the same image as the v2 stage) once with the legacy layout and once
 # with the hybrid one, and run integration/vm/run-v1.sh in each.
 #
@@ -23,7 +24,7 @@ for f in "$R/skiff" "$R/containerd-shim-skiff-v2"; do
 	[[ -x $f ]] || { echo "FAIL vm-v1: $f is missing (make build)"; exit 1; }
 done
 # `<name> <path>` of each conformance test executable.
-cargo test --release -p skiff-conformance --tests --no-run --message-format=json 2>/dev/null |
+cargo test --release --workspace --test '*' --no-run --message-format=json 2>/dev/null |
 	jq -r 'select(.reason == "compiler-artifact" and .executable != null and (.target.kind | index("test")))
 		| "\(.target.name) \(.executable)"' | sort >"$R/v1-conformance-tests.tmp" &&
 	mv "$R/v1-conformance-tests.tmp" "$R/v1-conformance-tests" ||

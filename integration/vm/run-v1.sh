@@ -5,7 +5,8 @@
 #   1. conformance executables (tests/tests/*.rs, listed by stage-v1.sh in
 #      target/release/v1-conformance-tests): cgroup_v1 (limits, placement,
 #      pause, update, stats, exec, OOM, 200 lifecycles; runc through the same
-#      steps as the reference), and lifecycle, exec, crash, check;
+#      steps as the reference), and lifecycle, exec, crash, check, and
+#      checkpoint (CRIU restores into the v1 cgroups);
 #   2. the shim under containerd 1.6 with ctr, skiff's shim and runc's shim
 #      side by side: a memory limit lands in memory.limit_in_bytes, v1
 #      metrics, pause/resume through the freezer, an OOM kill reported
@@ -29,7 +30,10 @@ R=$repo/target/release
 W=${IT_V1_WORK:-/var/tmp/skiff-v1}
 fails=0
 
-CONFORMANCE=(cgroup_v1 lifecycle exec crash check)
+# checkpoint: a counting container checkpointed and restored with CRIU,
+# its cgroup in every v1 hierarchy (the v2 boot's suite-criu.sh runs the
+# rest, with runc as the reference).
+read -ra CONFORMANCE <<<"${IT_V1_CONFORMANCE:-cgroup_v1 lifecycle exec crash check checkpoint}"
 SHIM_TESTS=(limit metrics pause_resume oom podman systemd podman_systemd cri cri_systemd nothing_left)
 
 parts=("$@")
@@ -48,7 +52,9 @@ echo "PASS $P/layout ($(uname -r), $(awk -F: '$1 != 0 {print $2}' /proc/self/cgr
 
 # part_conformance: the chosen test executables.
 part_conformance() {
-	local n=0
+	local n=0 why
+	# CRIU from the staged Debian packages; without it checkpoint.rs skips.
+	why=$("$repo/integration/criu/install.sh") || echo "# criu: $why"
 	SKIFF_BIN=$R/skiff IT_CONFORMANCE_FILE_TIMEOUT=${IT_V1_FILE_TIMEOUT:-600} CONFORMANCE_TABLES=1 SKIFF_V1_LIFECYCLES=50 \
 		conformance_files "$P" "$R/v1-conformance-tests" "$W" "${CONFORMANCE[@]}" || n=$?
 	((fails += n))

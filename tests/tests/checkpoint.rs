@@ -168,6 +168,12 @@ fn a_checkpointed_container_counts_on_after_restore() {
         poll_until(Duration::from_secs(20), || count() > 3),
         "it does not count"
     );
+    // Its cgroups, in every hierarchy (v1) or the one (v2): the restored
+    // process must be put back into the same.
+    let cgroups =
+        |pid: i64| std::fs::read_to_string(format!("/proc/{pid}/cgroup")).unwrap_or_default();
+    let before = cgroups(rt.pid(&id));
+    assert!(!before.is_empty(), "no /proc/PID/cgroup for init");
     let tmp = TempDir::new("cr-img");
     let img = tmp.path().join("img");
     let img = img.to_str().unwrap_or_default();
@@ -186,6 +192,11 @@ fn a_checkpointed_container_counts_on_after_restore() {
     assert!(
         poll_until(Duration::from_secs(20), || count() > n + 3),
         "no counting after restore"
+    );
+    assert_eq!(
+        cgroups(rt.pid(&id)),
+        before,
+        "the restored init is not in the container's cgroups"
     );
     let got = lines.lock().expect("lines").clone();
     let want: Vec<u64> = (1..=got.len() as u64).collect();

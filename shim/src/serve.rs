@@ -87,6 +87,7 @@ pub fn serve(flags: &Flags) -> Result<()> {
     // `start` ran this shim in the bundle of the task it was started for.
     let bundle = std::env::current_dir().context("the shim's bundle (cwd)")?;
     let watch = svc.clone();
+    let idle_exit = idle_exit();
     std::thread::Builder::new()
         .name("watch".into())
         .stack_size(128 * 1024)
@@ -96,8 +97,8 @@ pub fn serve(flags: &Flags) -> Result<()> {
             if orphaned(&watch, &bundle) {
                 log::warn!("no task and no bundle {}: exiting", bundle.display());
                 watch.shutdown.signal();
-            } else if watch.idle_for().is_some_and(|d| d >= IDLE_EXIT) {
-                log::warn!("no task for {}s: exiting", IDLE_EXIT.as_secs());
+            } else if watch.idle_for().is_some_and(|d| d >= idle_exit) {
+                log::warn!("no task for {}s: exiting", idle_exit.as_secs());
                 watch.shutdown.signal();
             }
         })?;
@@ -128,6 +129,16 @@ pub fn serve(flags: &Flags) -> Result<()> {
 /// was, and nobody would ever end it. When it exits, containerd cleans up
 /// after it as after any dead shim (`shim delete`, bundle removed).
 const IDLE_EXIT: Duration = Duration::from_secs(30);
+
+/// [`IDLE_EXIT`], or `SKIFF_SHIM_IDLE_EXIT` seconds when that is set to a
+/// positive number (the shim tests wait less).
+fn idle_exit() -> Duration {
+    std::env::var("SKIFF_SHIM_IDLE_EXIT")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|&s| s > 0)
+        .map_or(IDLE_EXIT, Duration::from_secs)
+}
 
 /// A shim with no task whose bundle is gone will never be used again: that
 /// happens when containerd restarts between `start` and Create, forgets

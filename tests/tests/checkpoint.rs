@@ -5,6 +5,7 @@
 //! runs the same, with runc beside it, on the VM's kernel).
 
 use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -54,6 +55,13 @@ fn bad_checkpoint_and_restore_input_is_refused_clearly() {
         b,
         &id,
     ]);
+    refused(&out, "--console-socket");
+    // A terminal needs somewhere to put the restored pty's master.
+    let mut tty = Bundle::sh("sleep 100");
+    tty.set_terminal(true);
+    tty.save();
+    let t = tty.path().to_str().unwrap_or_default();
+    let out = rt.skiff(&["restore", "-d", "--image-path", img, "--bundle", t, &id]);
     refused(&out, "--console-socket");
     std::fs::write(
         tmp.path().join("img/descriptors.json"),
@@ -202,4 +210,140 @@ fn a_checkpointed_container_counts_on_after_restore() {
     let want: Vec<u64> = (1..=got.len() as u64).collect();
     assert_eq!(got, want, "the count restarted or skipped");
     assert_success(&rt.delete_force(&id), "delete");
+}
+
+/// A runtime binary (skiff, or runc as the reference) with its own --root;
+/// its container is force-deleted on drop.
+struct Rt {
+    name: &'static str,
+    bin: PathBuf,
+    root: TempDir,
+    id: String,
+}
+
+impl Rt {
+    fn new(name: &'static str, bin: PathBuf) -> Rt {
+        Rt {
+            name,
+            bin,
+            root: TempDir::new(&format!("{name}-cr-root")),
+            id: unique_id(&format!("cr-tty-{name}")),
+        }
+    }
+
+    fn ok(&self, args: &[&str]) -> Result<(), String> {
+        let mut c = Command::new(&self.bin);
+        c.arg("--root")
+            .arg(self.root.path())
+            .args(args)
+            .stdin(Stdio::null());
+        let out = output_with_timeout(&mut c, Duration::from_secs(60));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!("{} {args:?}: {}", self.name, describe(&out)))
+        }
+    }
+}
+
+impl Drop for Rt {
+    fn drop(&mut self) {
+        let _ = self.ok(&["delete", "--force", &self.id]);
+    }
+}
+
+/// Collect the numbers a pty master shows (lines end in \r\n) until the
+/// terminal's last holder in the container goes.
+fn read_numbers(master: std::os::fd::OwnedFd, sink: &Arc<Mutex<Vec<u64>>>) {
+    let sink = Arc::clone(sink);
+    std::thread::spawn(move || {
+        let reader = BufReader::new(std::fs::File::from(master));
+        for l in reader.lines().map_while(Result::ok) {
+            if let Ok(n) = l.trim().parse() {
+                sink.lock().expect("lines").push(n);
+            }
+        }
+    });
+}
+
+/// run -d with a terminal, checkpoint, restore -d with a new console
+/// socket: the count goes on, on the new terminal.
+fn terminal_round(rt: &Rt, bundle: &str, img: &str) -> Result<String, String> {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let count = || lines.lock().map(|l| l.len()).unwrap_or(0);
+    let sock = ConsoleSocket::new();
+    let s = sock.path_str();
+    rt.ok(&[
+        "run",
+        "-d",
+        "--console-socket",
+        &s,
+        "--bundle",
+        bundle,
+        &rt.id,
+    ])?;
+    let (master, _) = sock
+        .recv_fd(Duration::from_secs(10))
+        .map_err(|e| format!("no pty master from run: {e}"))?;
+    read_numbers(master, &lines);
+    if !poll_until(Duration::from_secs(20), || count() > 3) {
+        return Err("it does not count on its terminal".into());
+    }
+    rt.ok(&["checkpoint", "--image-path", img, &rt.id])?;
+    std::thread::sleep(Duration::from_millis(500));
+    let n = count();
+    let sock = ConsoleSocket::new();
+    let s = sock.path_str();
+    rt.ok(&[
+        "restore",
+        "-d",
+        "--console-socket",
+        &s,
+        "--image-path",
+        img,
+        "--bundle",
+        bundle,
+        &rt.id,
+    ])?;
+    let (master, name) = sock
+        .recv_fd(Duration::from_secs(10))
+        .map_err(|e| format!("no pty master from restore: {e}"))?;
+    read_numbers(master, &lines);
+    if !poll_until(Duration::from_secs(20), || count() > n + 3) {
+        return Err(format!("no counting on the restored terminal ({name})"));
+    }
+    let got = lines.lock().map(|l| l.clone()).unwrap_or_default();
+    let want: Vec<u64> = (1..=got.len() as u64).collect();
+    if got != want {
+        return Err(format!("the count restarted or skipped: {got:?}"));
+    }
+    Ok(format!("counted to {} across the restore", got.len()))
+}
+
+#[test]
+fn a_container_with_a_terminal_is_checkpointed_and_restored() {
+    require_root!();
+    if let Some(why) = criu_unusable() {
+        skip!("criu cannot run here: {why}");
+    }
+    let mut bundle = Bundle::sh("i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done");
+    bundle.set_terminal(true);
+    bundle.save();
+    let b = bundle.path().to_str().unwrap_or_default().to_string();
+    let mut rts = vec![Rt::new("skiff", skiff_bin())];
+    let runc = Path::new("/usr/sbin/runc");
+    if runc.exists() {
+        rts.push(Rt::new("runc", runc.to_path_buf()));
+    }
+    let mut results = Vec::new();
+    for rt in &rts {
+        let tmp = TempDir::new("cr-tty-img");
+        let img = tmp.path().join("img");
+        let res = terminal_round(rt, &b, img.to_str().unwrap_or_default());
+        eprintln!("  {}: {res:?}", rt.name);
+        results.push(res);
+    }
+    if let Err(e) = &results[0] {
+        panic!("skiff: {e} (runc: {:?})", results.get(1));
+    }
 }

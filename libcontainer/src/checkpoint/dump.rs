@@ -37,13 +37,6 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
             msg: "cannot checkpoint a container that is not running".into(),
         });
     }
-    let process = s.config.process().as_ref();
-    if process.and_then(|p| p.terminal()).unwrap_or(false) {
-        return Err(Error::Unsupported {
-            field: "process.terminal".into(),
-            msg: "checkpoint of a container with a terminal is not supported by skiff yet".into(),
-        });
-    }
     let criu = o.criu.binary();
     swrk::version(&criu)?;
     if o.pre_dump {
@@ -106,7 +99,7 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
         ..Default::default()
     };
     let mut w = Swrk::start(&criu, op, &[images.as_fd(), work.as_fd()])?;
-    let res = w.call(&req, |_, _| Ok(()));
+    let res = w.call(&req, |_, _, _| Ok(()));
     let done = w.finish();
     res.and(done)
         .map_err(|e| with_log(e, &work_path.join(log)))?;

@@ -20,6 +20,7 @@ use crate::container::create::{initial_state, place_init, write_pid_file};
 use crate::container::{state_json, State, StateRoot, Status};
 use crate::error::{Error, IoContext, Result, SysContext};
 use crate::hooks::{self, Kind};
+use crate::process::tty;
 use crate::{procfs, resolve};
 
 /// The options of `skiff restore`, as runc names them.
@@ -38,6 +39,11 @@ pub struct RestoreOpts {
     /// fds to stand in for the dumped init's stdio pipes (the shim's);
     /// default: skiff's own stdin, stdout and stderr.
     pub stdio: Option<[OwnedFd; 3]>,
+    /// `--console-socket`: where the restored terminal's master is sent.
+    pub console_socket: Option<PathBuf>,
+    /// Instead of `console_socket`, a connected socket for it (the
+    /// foreground CLI's own).
+    pub console_stream: Option<OwnedFd>,
 }
 
 /// Restore container `id` from `bundle` and the images in
@@ -47,17 +53,26 @@ pub struct RestoreOpts {
 pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> Result<State> {
     o.criu.refuse_lazy()?;
     let spec = &bundle.spec;
-    if spec
+    let terminal = spec
         .process()
         .as_ref()
         .and_then(|p| p.terminal())
-        .unwrap_or(false)
-    {
-        return Err(Error::Unsupported {
-            field: "process.terminal".into(),
-            msg: "restore of a container with a terminal is not supported by skiff yet".into(),
+        .unwrap_or(false);
+    if terminal != (o.console_socket.is_some() || o.console_stream.is_some()) {
+        return Err(Error::Invalid {
+            field: "--console-socket".into(),
+            msg: if terminal {
+                "process.terminal is true: the restored terminal needs a console socket".into()
+            } else {
+                "only allowed when process.terminal is true".into()
+            },
         });
     }
+    let console = match (&o.console_socket, &o.console_stream) {
+        (Some(p), _) => Some(tty::connect(p)?),
+        (None, Some(s)) => Some(s.try_clone().path("console socket")?),
+        (None, None) => None,
+    };
     let images = std::fs::File::open(&o.criu.image_path)
         .map(OwnedFd::from)
         .map_err(|e| Error::Invalid {
@@ -78,6 +93,7 @@ pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> 
         &placement,
         &images,
         &descriptors,
+        console.as_ref().map(|c| c.as_fd()),
         &mut restored,
     );
     if res.is_err() {
@@ -172,6 +188,7 @@ fn restore_in(
     placement: &Placement,
     images: &OwnedFd,
     descriptors: &[String],
+    console: Option<BorrowedFd>,
     restored: &mut Option<Pid>,
 ) -> Result<State> {
     let spec = &bundle.spec;
@@ -261,7 +278,7 @@ fn restore_in(
         ..Default::default()
     };
     let log = work_path.join("restore.log");
-    let res = w.call(&req, |script, pid| {
+    let res = w.call(&req, |script, pid, fd| {
         match script {
             // The namespaces exist, nothing runs yet: runc runs the
             // prestart and createRuntime hooks here.
@@ -274,6 +291,17 @@ fn restore_in(
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &json, cwd)?;
             }
             "post-restore" => *restored = Some(Pid::from_raw(pid)),
+            // The dumped terminal's new master (the old one stayed with
+            // whoever held it): to the console socket, as create sends it.
+            "orphan-pts-master" => {
+                let (Some(sock), Some(master)) = (console, fd) else {
+                    return Err(Error::Criu {
+                        op: "restore",
+                        msg: "sent a pty master with no fd or no console socket to take it".into(),
+                    });
+                };
+                tty::send_master(sock, master.as_fd())?;
+            }
             _ => {}
         }
         Ok(())

@@ -2,12 +2,14 @@
 //! socketpair, one request per session, its notifications answered by a
 //! callback. Every fd CRIU must inherit is handed over by number.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd};
 use std::path::Path;
 use std::process::{Child, Command};
 
 use nix::fcntl::{fcntl, FcntlArg, FdFlag};
-use nix::sys::socket::{recv, send, socketpair, AddressFamily, MsgFlags, SockFlag, SockType};
+use nix::sys::socket::{
+    recvmsg, send, socketpair, AddressFamily, ControlMessageOwned, MsgFlags, SockFlag, SockType,
+};
 use prost::Message;
 
 use super::rpc::{Features, Req, ReqType, Resp, Version};
@@ -103,23 +105,52 @@ impl Swrk {
         Error::Criu { op: self.op, msg }
     }
 
+    /// Read one message of CRIU's into `buf`: its length and the fd it
+    /// carried, if any (CRIU attaches one to `orphan-pts-master`).
+    fn recv(&self, buf: &mut [u8]) -> Result<(usize, Option<OwnedFd>)> {
+        let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let msg = loop {
+            match recvmsg::<()>(
+                self.sock.as_raw_fd(),
+                &mut iov,
+                Some(&mut space),
+                MsgFlags::MSG_CMSG_CLOEXEC,
+            ) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                r => break r,
+            }
+        }
+        .map_err(|e| self.failed(format!("cannot read its answer: {e}")))?;
+        let mut fd = None;
+        let cmsgs = msg
+            .cmsgs()
+            .map_err(|e| self.failed(format!("cannot read the fd of its message: {e}")))?;
+        for c in cmsgs {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for raw in fds {
+                    // SAFETY: SCM_RIGHTS just installed this fd in our
+                    // table; nothing else owns it (extra ones are closed).
+                    let owned = unsafe { OwnedFd::from_raw_fd(raw) };
+                    fd.get_or_insert(owned);
+                }
+            }
+        }
+        Ok((msg.bytes, fd))
+    }
+
     /// Send `req` and wait for its answer, answering each notification on
-    /// the way with `notify(script, pid)` (an error fails the request).
+    /// the way with `notify(script, pid, fd)` (`fd`: the one CRIU sent with
+    /// it, if any; an error fails the request).
     pub fn call(
         &mut self,
         req: &Req,
-        mut notify: impl FnMut(&str, i32) -> Result<()>,
+        mut notify: impl FnMut(&str, i32, Option<OwnedFd>) -> Result<()>,
     ) -> Result<Resp> {
         self.send(req)?;
         let mut buf = vec![0u8; BUF];
         loop {
-            let n = loop {
-                match recv(self.sock.as_raw_fd(), &mut buf, MsgFlags::empty()) {
-                    Err(nix::errno::Errno::EINTR) => continue,
-                    r => break r,
-                }
-            }
-            .map_err(|e| self.failed(format!("cannot read its answer: {e}")))?;
+            let (n, fd) = self.recv(&mut buf)?;
             if n == 0 {
                 return Err(self.failed("criu exited without an answer".into()));
             }
@@ -127,7 +158,7 @@ impl Swrk {
                 .map_err(|e| self.failed(format!("cannot decode its answer: {e}")))?;
             if resp.r#type == ReqType::Notify as i32 {
                 let n = resp.notify.clone().unwrap_or_default();
-                let res = notify(n.script.as_deref().unwrap_or(""), n.pid.unwrap_or(0));
+                let res = notify(n.script.as_deref().unwrap_or(""), n.pid.unwrap_or(0), fd);
                 self.send(&Req {
                     r#type: ReqType::Notify as i32,
                     notify_success: Some(res.is_ok()),
@@ -189,7 +220,7 @@ fn bare(t: ReqType) -> Req {
 /// `criu` is missing or older than [`MIN_VERSION`].
 pub fn version(criu: &Path) -> Result<u32> {
     let mut w = Swrk::start(criu, "version", &[])?;
-    let resp = w.call(&bare(ReqType::Version), |_, _| Ok(()))?;
+    let resp = w.call(&bare(ReqType::Version), |_, _, _| Ok(()))?;
     w.finish()?;
     let Version {
         major_number,
@@ -216,7 +247,7 @@ pub fn features(criu: &Path, wanted: Features) -> Result<Features> {
         features: Some(wanted),
         ..bare(ReqType::FeatureCheck)
     };
-    let resp = w.call(&req, |_, _| Ok(()))?;
+    let resp = w.call(&req, |_, _, _| Ok(()))?;
     w.finish()?;
     Ok(resp.features.unwrap_or_default())
 }

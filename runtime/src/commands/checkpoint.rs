@@ -1,6 +1,8 @@
 //! `checkpoint` and `restore`, with runc's flags, through libcontainer's
 //! CRIU client.
 
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -8,6 +10,8 @@ use clap::Args;
 use libcontainer::checkpoint::{self, CgroupsMode, CheckpointOpts, CriuOpts, RestoreOpts};
 use libcontainer::config::Bundle;
 use libcontainer::container::{self, StateRoot};
+
+use super::tty;
 
 /// The flags checkpoint and restore share.
 #[derive(Debug, Args)]
@@ -140,11 +144,23 @@ pub fn checkpoint(root: &Path, a: &CheckpointArgs, criu: Option<&Path>) -> Resul
 /// `skiff restore`: like `run`, the restored container is waited for and
 /// deleted unless --detach.
 pub fn restore(root: &Path, a: &RestoreArgs, criu: Option<&Path>, systemd: bool) -> Result<u8> {
-    if a.console_socket.is_some() {
-        bail!("--console-socket: restore of a container with a terminal is not supported by skiff yet");
-    }
     let root = StateRoot::open(root)?;
     let bundle = Bundle::load(&a.bundle)?;
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    // A terminal with no --console-socket: in the foreground skiff takes the
+    // master itself and copies it to its own stdio, as run does.
+    let mut ours = None;
+    if terminal && a.console_socket.is_none() {
+        if a.detach {
+            bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
+        }
+        ours = Some(UnixStream::pair().context("console socketpair")?);
+    }
     let opts = RestoreOpts {
         criu: a.criu.opts(criu)?,
         pid_file: a.pid_file.clone(),
@@ -152,6 +168,11 @@ pub fn restore(root: &Path, a: &RestoreArgs, criu: Option<&Path>, systemd: bool)
         lsm_profile: a.lsm_profile.clone(),
         lsm_mount_context: a.lsm_mount_context.clone(),
         stdio: None,
+        console_socket: a.console_socket.clone(),
+        console_stream: ours
+            .as_ref()
+            .map(|(_, theirs)| theirs.try_clone().map(OwnedFd::from))
+            .transpose()?,
     };
     let signals = if a.detach {
         None
@@ -162,10 +183,18 @@ pub fn restore(root: &Path, a: &RestoreArgs, criu: Option<&Path>, systemd: bool)
         nix::sys::prctl::set_child_subreaper(true).context("become a subreaper")?;
     }
     let state = checkpoint::restore(&root, &a.id, &bundle, &opts)?;
+    drop(opts);
+    let console = match ours {
+        Some((sock, _)) => Some(tty::attach(tty::receive_master(&sock)?)?),
+        None => None,
+    };
     let Some(signals) = signals else {
         return Ok(0);
     };
     let code = container::wait_forwarding(state.init_pid(), &signals)?;
+    if let Some(c) = console {
+        c.finish();
+    }
     container::delete(&root, &a.id, true)?;
     Ok(code.clamp(0, 255) as u8)
 }

@@ -6,7 +6,14 @@
                            orders it by, i.e. its input section's), and
                            print the text's "LO HI"
   map.py names FUNCS ADDRS print the names of the function addresses in
-                           ADDRS (trace.c's output), first use first, once
+                           ADDRS (trace.c's "ADDR TID TGID" lines), first use
+                           first, once
+  map.py daemon-first FUNCS ADDRS
+                           the same, but the functions of the processes that
+                           ran more than one thread (the shim's daemon) come
+                           first, those only its forked single-threaded
+                           helpers and `start` ran after them: the daemon
+                           lives long and keeps what it touches resident
   map.py matched ORDER MAP print how many of the order file's names are in
                            the link map MAP (`make build` runs it: names
                            carry hashes of the toolchain and the crates'
@@ -70,21 +77,39 @@ def table(map_path):
     return rng, names
 
 
-def names(funcs_path, addrs_path):
-    table = dict(line.rstrip("\n").split(" ", 1) for line in open(funcs_path))
-    done = set()
+def hits(addrs_path):
+    """trace.c's records as (ADDR, TID, TGID) string triples."""
     for line in open(addrs_path):
-        name = table.get(line.strip())
+        cols = line.split()
+        if len(cols) == 3:
+            yield cols
+
+
+def names(funcs_path, addrs_path, daemon_first=False):
+    table = dict(line.rstrip("\n").split(" ", 1) for line in open(funcs_path))
+    records = list(hits(addrs_path))
+    threads = {}
+    for _, tid, tgid in records:
+        threads.setdefault(tgid, set()).add(tid)
+    daemons = {g for g, tids in threads.items() if len(tids) > 1} if daemon_first else set()
+    first = [a for a, _, g in records if g in daemons]
+    rest = [a for a, _, g in records if g not in daemons]
+    done = set()
+    for addr in first + rest:
+        name = table.get(addr)
         if name and name not in done:
             done.add(name)
             print(name)
+    if daemon_first:
+        n = len({table.get(a) for a in first} - {None})
+        print(f"map.py: {n} functions of {len(daemons)} threaded processes first", file=sys.stderr)
 
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "funcs":
         funcs(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 4 and sys.argv[1] == "names":
-        names(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 4 and sys.argv[1] in ("names", "daemon-first"):
+        names(sys.argv[2], sys.argv[3], sys.argv[1] == "daemon-first")
     elif len(sys.argv) == 4 and sys.argv[1] == "matched":
         matched(sys.argv[2], sys.argv[3])
     else:

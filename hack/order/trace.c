@@ -1,7 +1,7 @@
 /*
  * trace: run a command with a ptrace breakpoint on the first byte of every
- * function of one non-PIE binary, and append to OUT the address of each
- * function the first time a process of the command runs it.
+ * function of one non-PIE binary, and append to OUT "ADDR TID TGID" each
+ * time a process of the command first runs a function.
  *
  *   trace OUT FUNCS LO HI EXE -- command [args...]
  *
@@ -38,7 +38,7 @@
 static uint64_t lo, hi;
 static uint8_t *text;    /* the original text */
 static uint8_t *patched; /* the text with 0xcc on every function start */
-static uint8_t *isfunc;  /* 1 at every function start, 2 once recorded */
+static uint8_t *isfunc;  /* 1 at every function start */
 static struct stat exe;
 static FILE *out;
 
@@ -82,7 +82,25 @@ static void arm(pid_t pid)
 	}
 }
 
-/* A SIGTRAP: ours if it stopped just after a function start. */
+/* The thread group (process) of thread TID. */
+static long tgid_of(pid_t tid)
+{
+	char path[64], line[128];
+	long tgid = tid;
+	snprintf(path, sizeof path, "/proc/%d/status", tid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return tgid;
+	while (fgets(line, sizeof line, f))
+		if (sscanf(line, "Tgid: %ld", &tgid) == 1)
+			break;
+	fclose(f);
+	return tgid;
+}
+
+/* A SIGTRAP: ours if it stopped just after a function start. Each process
+ * traps once per function (the hit restores the byte in its memory only), and
+ * each trap is recorded with the thread and process that ran it. */
 static int hit(pid_t pid)
 {
 	struct user_regs_struct regs;
@@ -91,10 +109,7 @@ static int hit(pid_t pid)
 	uint64_t at = regs.rip - 1;
 	if (at < lo || at >= hi || !isfunc[at - lo])
 		return 0;
-	if (isfunc[at - lo] == 1) {
-		isfunc[at - lo] = 2;
-		fprintf(out, "%lx\n", (unsigned long)at);
-	}
+	fprintf(out, "%lx %d %ld\n", (unsigned long)at, pid, tgid_of(pid));
 	memio(pid, 1, &text[at - lo], 1, at);
 	regs.rip = at;
 	ptrace(PTRACE_SETREGS, pid, 0, &regs);

@@ -135,10 +135,6 @@ fn create_mounted(
     if !req.checkpoint.is_empty() {
         // Restored at Start, as the Go shim does.
         anyhow::ensure!(
-            !req.terminal,
-            "restore of a container with a terminal is not supported by skiff yet"
-        );
-        anyhow::ensure!(
             req.parent_checkpoint.is_empty(),
             "restore from a parent checkpoint is not supported by the shim"
         );
@@ -230,11 +226,17 @@ impl Container {
             Some([a, b, c]) => Some([a.try_clone()?, b.try_clone()?, c.try_clone()?]),
             None => None,
         };
+        // A terminal: CRIU's new pty master comes back as create's does.
+        let console = prepared
+            .console_theirs
+            .as_ref()
+            .map(|fd| fd.try_clone())
+            .transpose()?;
         let keep = keep_fds(
             stdio
                 .as_ref()
                 .map(|s| [s[0].as_raw_fd(), s[1].as_raw_fd(), s[2].as_raw_fd()]),
-            None,
+            console.as_ref(),
         );
         helper::run(&keep, move || {
             let o = RestoreOpts {
@@ -244,6 +246,7 @@ impl Container {
                 },
                 systemd_cgroup: systemd,
                 stdio,
+                console_stream: console,
                 ..Default::default()
             };
             checkpoint::restore(root, id, &loaded, &o).map(|s| s.pid)

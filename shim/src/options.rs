@@ -167,10 +167,8 @@ pub fn checkpoint_options(any: Option<&Any>, path: &str) -> Result<CheckpointOpt
                 (1, 0) => exit = is.read_bool()?,
                 (2, 0) => criu.tcp_established = is.read_bool()?,
                 (3, 0) => criu.ext_unix_sk = is.read_bool()?,
-                (4, 0) => anyhow::ensure!(
-                    !is.read_bool()?,
-                    "checkpoint of a terminal is not supported by skiff yet"
-                ),
+                // runc's shim passes `terminal` as runc's --shell-job.
+                (4, 0) => criu.shell_job = is.read_bool()?,
                 (5, 0) => criu.file_locks = is.read_bool()?,
                 (6, 2) => criu.empty_ns.push(is.read_string()?),
                 (7, 2) => {
@@ -294,14 +292,13 @@ mod tests {
         let o = checkpoint_options(None, "/p").unwrap();
         assert!(o.leave_running);
         assert!(checkpoint_options(None, "").is_err());
-        // A terminal is refused.
+        // `terminal` is CRIU's shell job, as runc's shim passes it.
         let any = Any {
             type_url: "containerd.runc.v1.CheckpointOptions".into(),
             value: vec![0x20, 1],
             ..Default::default()
         };
-        let e = checkpoint_options(Some(&any), "/p").unwrap_err();
-        assert!(format!("{e}").contains("terminal"), "{e}");
+        assert!(checkpoint_options(Some(&any), "/p").unwrap().criu.shell_job);
     }
 
     #[test]

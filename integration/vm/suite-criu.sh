@@ -14,7 +14,7 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TESTS=(counter counter-runc leave-running leave-running-runc pre-dump pre-dump-runc
-	mounts mounts-runc host-file podman podman-runc errors)
+	lazy-pages lazy-pages-runc mounts mounts-runc host-file podman podman-runc errors)
 NO_CRIU=$IT_WORK/criu-skip
 COUNT='i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done'
 
@@ -85,13 +85,15 @@ checkpointed() {
 	expect_eq "lines printed after the checkpoint" "$(($(lines "$b/log") - n))" 0
 }
 
-# restored ID: restore from <bundle>/img, and wait for counting to go on.
+# restored ID [FLAG...]: restore from <bundle>/img, and wait for counting to
+# go on.
 restored() {
 	local id=$1 b n mounts
+	shift
 	b=$(bundle_of "$id")
 	n=$(lines "$b/log")
 	mounts=$(wc -l </proc/self/mountinfo)
-	cr_do "$id" restore -d --image-path "$b/img" --work-path "$b/work" --bundle "$b" "$id"
+	cr_do "$id" restore -d "$@" --image-path "$b/img" --work-path "$b/work" --bundle "$b" "$id"
 	expect_eq "$id status after restore" "$(ctr_status "$id")" running
 	expect_eq "our mounts after restore" "$(wc -l </proc/self/mountinfo)" "$mounts"
 	wait_for 30 more_than "$b/log" $((n + 3)) || fail "no counting after restore: $(tail -n 5 "$b/log" | tr '\n' ' ')"
@@ -159,6 +161,56 @@ test_pre-dump() {
 	done_with $id
 }
 test_pre-dump-runc() { with_runc; test_pre-dump; }
+
+# Lazy migration: checkpoint --lazy-pages serves the memory from a page
+# server (--status-fd says when it is ready), `criu lazy-pages` on the
+# restoring side fetches it, and the restore (--lazy-pages) runs before the
+# pages are all there (userfaultfd); the count goes on unbroken, and the
+# checkpoint returns (and the old container goes) once every page was
+# fetched. As in runc's own test, the restored container has another id and
+# cgroup: the checkpointed one still exists until then.
+test_lazy-pages() {
+	local id=it-cr-lazy to=it-cr-lazy2 b port=27277 cp lp n
+	need_criu
+	[[ $RUNTIME != *runc ]] || port=27278
+	criu check --feature uffd-noncoop >/dev/null 2>&1 ||
+		skip "no userfaultfd for CRIU here: $(criu check --feature uffd-noncoop 2>&1 | tail -n 1)"
+	b=$(bundle_of $id)
+	counted $id
+	new_bundle $to sh -c "$COUNT"
+	mkdir -p "$b/img" "$b/work"
+	# Both helpers end by themselves should the test fail half-way.
+	timeout 120 "$RUNTIME" --root "$IT_ROOT" checkpoint --lazy-pages --page-server "127.0.0.1:$port" \
+		--status-fd 3 --image-path "$b/img" --work-path "$b/work" $id 3>"$b/status" 2>"$b/err" &
+	cp=$!
+	wait_for 60 test -s "$b/status" || fail "no status byte: $(tr '\n' ' ' <"$b/err") $(criu_errors $id)"
+	timeout 120 criu lazy-pages --page-server --address 127.0.0.1 --port "$port" -D "$b/img" -W "$b/work" \
+		-o lazy-pages.log >/dev/null 2>&1 &
+	lp=$!
+	# The restored output goes to a file of its own: with --lazy-pages CRIU
+	# (3.17) gives the restored process the caller's stdout file at offset 0
+	# and without O_APPEND (runc's alike).
+	rt restore -d --lazy-pages --image-path "$b/img" --work-path "$b/work" --bundle "$(bundle_of $to)" $to \
+		< <(exec sleep 300) >"$b/log2" 2>>"$b/err" ||
+		fail "restore --lazy-pages failed: $(tr '\n' ' ' <"$b/err") $(criu_errors $id)"
+	wait $cp || fail "checkpoint --lazy-pages failed: $(tr '\n' ' ' <"$b/err") $(criu_errors $id)"
+	wait $lp || fail "criu lazy-pages failed: $(criu_errors $id)"
+	if ctr_state $id >/dev/null; then fail "$id still exists after the lazy checkpoint"; fi
+	wait_for 30 more_than "$b/log2" 3 || fail "no counting after restore: $(tail -n 3 "$b/log2" | tr '\n' ' ')"
+	n=$(last "$b/log")
+	expect_eq "first number after the restore" "$(head -n 1 "$b/log2")" $((n + 1))
+	cat "$b/log2" >>"$b/log"
+	contiguous "$b/log" || fail "the count restarted or skipped: $(tr '\n' ' ' <"$b/log")"
+	log "lazy: counted $(last "$b/log") without a break"
+	done_with $to
+	if ! gone "$CG/$CG_TOP/$id"; then
+		# runc 1.1.5 leaves it (empty): noted, not failed, for the reference.
+		[[ $RUNTIME == *runc ]] || fail "$id's cgroup is left after the lazy checkpoint"
+		log "runc left $id's cgroup after the lazy checkpoint"
+		rmdir "$CG/$CG_TOP/$id"
+	fi
+}
+test_lazy-pages-runc() { with_runc; test_lazy-pages; }
 
 # A tmpfs (its contents are in the images) and a bind mount of a host
 # directory (an external mount, bound again at restore) survive.

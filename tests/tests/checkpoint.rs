@@ -33,8 +33,10 @@ fn bad_checkpoint_and_restore_input_is_refused_clearly() {
     refused(&out, &format!("container {none} does not exist"));
     let out = rt.skiff(&["checkpoint", "--manage-cgroups-mode", "sometimes", &none]);
     refused(&out, "--manage-cgroups-mode");
-    let out = rt.skiff(&["checkpoint", "--lazy-pages", &none]);
-    refused(&out, "--lazy-pages");
+    let out = rt.skiff(&["checkpoint", "--page-server", "nowhere", &none]);
+    refused(&out, "--page-server");
+    let out = rt.skiff(&["checkpoint", "--lazy-pages", "--status-fd", "99", &none]);
+    refused(&out, "--status-fd 99");
 
     let bundle = Bundle::sh("sleep 100");
     bundle.save();

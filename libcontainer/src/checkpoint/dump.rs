@@ -2,10 +2,11 @@
 //! then (unless it is left running or this is a pre-dump) delete the
 //! container, as runc does.
 
-use std::os::fd::AsFd;
+use std::os::fd::{AsFd, OwnedFd};
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::rpc::{Features, Opts, Req, ReqType};
+use super::rpc::{Features, Opts, PageServer, Req, ReqType};
 use super::swrk::{self, Swrk};
 use super::{externals, open_dir, with_log, CriuOpts, DESCRIPTORS};
 use crate::container::{self, StateRoot, Status};
@@ -23,11 +24,17 @@ pub struct CheckpointOpts {
     pub leave_running: bool,
     /// `--pre-dump`: dump the memory only; the container keeps running.
     pub pre_dump: bool,
+    /// `--page-server ADDRESS:PORT`: send the pages there, or with
+    /// `--lazy-pages` serve them from there.
+    pub page_server: Option<(String, i32)>,
+    /// `--status-fd`: with `--lazy-pages`, a zero byte is written to it
+    /// once the page server is ready (runc's way, from CRIU's
+    /// `status-ready` notification).
+    pub status_fd: Option<Arc<OwnedFd>>,
 }
 
 /// Checkpoint container `id` into `o.criu.image_path`.
 pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> {
-    o.criu.refuse_lazy()?;
     let lock = root.lock(id)?;
     let (s, status) = container::load(root, id)?;
     if !matches!(status, Status::Running | Status::Paused) {
@@ -39,6 +46,7 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
     }
     let criu = o.criu.binary();
     swrk::version(&criu)?;
+    o.criu.check_lazy(&criu)?;
     if o.pre_dump {
         let f = swrk::features(
             &criu,
@@ -91,6 +99,10 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
             val: dest,
         })
         .collect();
+    opts.ps = o.page_server.as_ref().map(|(address, port)| PageServer {
+        address: Some(address.clone()),
+        port: Some(*port),
+    });
     opts.external = externals::external_namespaces(&s.config)?;
     opts.external.extend(external_files);
     let req = Req {
@@ -99,7 +111,20 @@ pub fn checkpoint(root: &StateRoot, id: &str, o: &CheckpointOpts) -> Result<()> 
         ..Default::default()
     };
     let mut w = Swrk::start(&criu, op, &[images.as_fd(), work.as_fd()])?;
-    let res = w.call(&req, |_, _, _| Ok(()));
+    let mut status = o.status_fd.clone();
+    let res = w.call(&req, |script, _, _| {
+        if script == "status-ready" {
+            if let Some(fd) = status.take() {
+                nix::unistd::write(fd.as_fd(), &[0])
+                    .map_err(|e| Error::Sys {
+                        step: "write to --status-fd".into(),
+                        source: e,
+                    })
+                    .map(drop)?;
+            }
+        }
+        Ok(())
+    });
     let done = w.finish();
     res.and(done)
         .map_err(|e| with_log(e, &work_path.join(log)))?;

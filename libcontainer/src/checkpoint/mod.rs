@@ -119,14 +119,20 @@ impl CriuOpts {
         Ok(bits)
     }
 
-    /// `--lazy-pages` needs a page server that outlives the dump; skiff
-    /// does not run one yet.
-    fn refuse_lazy(&self) -> Result<()> {
-        if self.lazy_pages {
+    /// `--lazy-pages`: an error unless CRIU and this kernel can (CRIU's
+    /// lazy_pages feature: userfaultfd).
+    fn check_lazy(&self, criu: &Path) -> Result<()> {
+        if !self.lazy_pages {
+            return Ok(());
+        }
+        let want = rpc::Features {
+            lazy_pages: Some(true),
+            ..Default::default()
+        };
+        if swrk::features(criu, want)?.lazy_pages != Some(true) {
             return Err(Error::Unsupported {
                 field: "--lazy-pages".into(),
-                msg: "not supported by skiff yet (it needs a page server that outlives the dump)"
-                    .into(),
+                msg: "this kernel or CRIU cannot migrate pages lazily (userfaultfd)".into(),
             });
         }
         Ok(())
@@ -156,6 +162,7 @@ impl CriuOpts {
             file_locks: Some(self.file_locks),
             auto_dedup: Some(self.auto_dedup),
             orphan_pts_master: Some(true),
+            lazy_pages: Some(self.lazy_pages),
             empty_ns: Some(self.empty_ns_bits()?).filter(|b| *b != 0),
             ..Default::default()
         })

@@ -51,7 +51,6 @@ pub struct RestoreOpts {
 /// nothing is left: the restored tree is killed, the cgroup and state dir
 /// removed.
 pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> Result<State> {
-    o.criu.refuse_lazy()?;
     let spec = &bundle.spec;
     let terminal = spec
         .process()
@@ -82,6 +81,7 @@ pub fn restore(root: &StateRoot, id: &str, bundle: &Bundle, o: &RestoreOpts) -> 
     let descriptors = read_descriptors(&o.criu.image_path)?;
     crate::container::host_check::check(bundle)?;
     swrk::version(&o.criu.binary())?;
+    o.criu.check_lazy(&o.criu.binary())?;
     let placement = cgroups::for_container(spec, id, o.systemd_cgroup)?;
     let lock = root.reserve(id)?;
     let mut restored = None;

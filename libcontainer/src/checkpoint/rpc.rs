@@ -69,6 +69,17 @@ pub struct CgroupRoot {
     pub path: String,
 }
 
+/// `criu_page_server_info`: where a page server listens.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct PageServer {
+    /// Its address.
+    #[prost(string, optional, tag = "1")]
+    pub address: Option<String>,
+    /// Its TCP port.
+    #[prost(int32, optional, tag = "2")]
+    pub port: Option<i32>,
+}
+
 /// `criu_opts`: the options of a request.
 #[derive(Clone, PartialEq, prost::Message)]
 pub struct Opts {
@@ -99,6 +110,10 @@ pub struct Opts {
     /// The log's name in the work directory.
     #[prost(string, optional, tag = "10")]
     pub log_file: Option<String>,
+    /// The page server to send the pages to (dump), or to serve them from
+    /// (a lazy dump).
+    #[prost(message, optional, tag = "11")]
+    pub ps: Option<PageServer>,
     /// Send notifications (and wait for their answers).
     #[prost(bool, optional, tag = "12")]
     pub notify_scripts: Option<bool>,

@@ -1,9 +1,10 @@
 //! `checkpoint` and `restore`, with runc's flags, through libcontainer's
 //! CRIU client.
 
-use std::os::fd::OwnedFd;
+use std::os::fd::{FromRawFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 use clap::Args;
@@ -91,6 +92,14 @@ pub struct CheckpointArgs {
     /// Dump the memory only (the container keeps running).
     #[arg(long = "pre-dump")]
     pre_dump: bool,
+    /// ADDRESS:PORT of the page server (with --lazy-pages: where the pages
+    /// are served from).
+    #[arg(long = "page-server")]
+    page_server: Option<String>,
+    /// With --lazy-pages: a zero byte is written to this fd once the page
+    /// server is ready.
+    #[arg(long = "status-fd")]
+    status_fd: Option<i32>,
     /// Container id.
     id: String,
 }
@@ -128,14 +137,38 @@ pub struct RestoreArgs {
     id: String,
 }
 
+/// The inherited `--status-fd`, checked to be open for writing.
+fn status_fd(fd: i32) -> Result<OwnedFd> {
+    let flags = nix::fcntl::fcntl(fd, nix::fcntl::FcntlArg::F_GETFL)
+        .with_context(|| format!("--status-fd {fd}"))?;
+    let mode = nix::fcntl::OFlag::from_bits_truncate(flags) & nix::fcntl::OFlag::O_ACCMODE;
+    if mode == nix::fcntl::OFlag::O_RDONLY {
+        bail!("--status-fd {fd}: not open for writing");
+    }
+    // SAFETY: fd is open (F_GETFL above), was inherited for this purpose,
+    // and nothing else in this process owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// `skiff checkpoint`.
 pub fn checkpoint(root: &Path, a: &CheckpointArgs, criu: Option<&Path>) -> Result<()> {
     let root = StateRoot::open(root)?;
+    let page_server = a
+        .page_server
+        .as_deref()
+        .map(|s| {
+            s.rsplit_once(':')
+                .and_then(|(addr, port)| Some((addr.to_string(), port.parse().ok()?)))
+                .with_context(|| format!("--page-server {s:?}: ADDRESS:PORT expected"))
+        })
+        .transpose()?;
     let opts = CheckpointOpts {
         criu: a.criu.opts(criu)?,
         parent_path: a.parent_path.clone(),
         leave_running: a.leave_running,
         pre_dump: a.pre_dump,
+        page_server,
+        status_fd: a.status_fd.map(status_fd).transpose()?.map(Arc::new),
     };
     checkpoint::checkpoint(&root, &a.id, &opts)?;
     Ok(())

@@ -243,8 +243,10 @@ ctr_checkpoint_tty() {
 	fi
 	log "$runtime: checkpointed; restore refused: $(tr -d '\r' <<<"$v" | tail -n 1)"
 	[[ $runtime != *skiff* || $v == *console* ]] || { log "unclear: $v"; return 1; }
-	# ctr leaves the task it created (with either shim): it goes as any.
-	kill_and_rm "$id" || return 1
+	# ctr leaves the task it created (never started, with either shim): it
+	# goes as any.
+	v=$("${C[@]}" task delete "$id" 2>&1) || { log "task delete: $v"; return 1; }
+	"${C[@]}" container rm "$id" >/dev/null || { log "container rm failed"; return 1; }
 	expect "tasks left" "$("${C[@]}" task ls -q | grep -c "^$id\$")" 0 || return 1
 	"${C[@]}" image rm "$ref" >/dev/null 2>&1
 	return 0

@@ -213,8 +213,9 @@ t_checkpoint_runc() { ctr_checkpoint io.containerd.runc.v2 ck2; }
 # 1.6's restore creates the task without a terminal though its spec has one,
 # which runc's shim refuses too ("cannot allocate tty ... without setting
 # console socket"): the restore must fail with one clear error, and the task
-# ctr leaves must go as any. skiff's restore of a terminal (CRIU's new master to the console
-# socket) is tested by tests/tests/checkpoint.rs, with runc beside it.
+# ctr leaves must go as any. skiff's restore of a terminal (CRIU's new master
+# to the console socket) is tested by tests/tests/checkpoint.rs, with runc
+# beside it.
 t_checkpoint_tty() { ctr_checkpoint_tty io.containerd.skiff.v2 ck3; }
 t_checkpoint_tty_runc() { ctr_checkpoint_tty io.containerd.runc.v2 ck4; }
 
@@ -222,20 +223,31 @@ t_checkpoint_tty_runc() { ctr_checkpoint_tty io.containerd.runc.v2 ck4; }
 # when detached).
 ctr_on_tty() { script -qec "$(printf '%q ' "${C[@]}" "$@")" /dev/null; }
 
-ctr_checkpoint_tty() {
-	local runtime=$1 id=$2 out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 v why
+# counted_and_checkpointed RUNTIME ID [-t]: a task counting into
+# $IT_TMP/ID-out/n (-t: on a terminal) is checkpointed into the image
+# skiff.test/checkpoint/ID:1 once it reached 10 (5 with -t), must still run,
+# and is then killed and removed. Returns 77 (skip) without a working CRIU.
+counted_and_checkpointed() {
+	local runtime=$1 id=$2 tty=${3:-} out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 v why
+	local run=("${C[@]}") min=10
+	[[ -z $tty ]] || { run=(ctr_on_tty); min=5; }
 	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
 	rm -rf "$out"
 	mkdir -p "$out"
 	"${C[@]}" image rm "$ref" >/dev/null 2>&1
-	ctr_on_tty run -d -t --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
+	"${run[@]}" run -d $tty --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
 		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
-	wait_for 30 bash -c "(( \$(cat '$out/n' 2>/dev/null || echo 0) >= 5 ))" ||
+	wait_for 30 bash -c "(( \$(cat '$out/n' 2>/dev/null || echo 0) >= $min ))" ||
 		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
 	v=$("${C[@]}" container checkpoint --task --image --rw "$id" "$ref" 2>&1) ||
 		{ log "checkpoint: $v"; kill_and_rm "$id"; return 1; }
 	expect "status after the checkpoint" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }
-	kill_and_rm "$id" || return 1
+	kill_and_rm "$id"
+}
+
+ctr_checkpoint_tty() {
+	local runtime=$1 id=$2 ref=skiff.test/checkpoint/$2:1 v rc=0
+	counted_and_checkpointed "$runtime" "$id" -t || return
 	if v=$(ctr_on_tty container restore --live --rw "$id" "$ref" 2>&1); then
 		log "restored with no terminal given: $v"
 		kill_and_rm "$id"
@@ -247,27 +259,15 @@ ctr_checkpoint_tty() {
 	# goes as any.
 	v=$("${C[@]}" task delete "$id" 2>&1) || { log "task delete: $v"; return 1; }
 	"${C[@]}" container rm "$id" >/dev/null || { log "container rm failed"; return 1; }
-	expect "tasks left" "$("${C[@]}" task ls -q | grep -c "^$id\$")" 0 || return 1
+	expect "tasks left" "$("${C[@]}" task ls -q | grep -c "^$id\$")" 0 || rc=1
 	"${C[@]}" image rm "$ref" >/dev/null 2>&1
-	return 0
+	return $rc
 }
 
 # ctr_checkpoint RUNTIME ID
 ctr_checkpoint() {
 	local runtime=$1 id=$2 out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 k v
-	local why
-	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
-	rm -rf "$out"
-	mkdir -p "$out"
-	"${C[@]}" image rm "$ref" >/dev/null 2>&1
-	"${C[@]}" run -d --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
-		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
-	wait_for 30 bash -c "(( \$(cat '$out/n' 2>/dev/null || echo 0) >= 10 ))" ||
-		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
-	v=$("${C[@]}" container checkpoint --task --image --rw "$id" "$ref" 2>&1) ||
-		{ log "checkpoint: $v"; kill_and_rm "$id"; return 1; }
-	expect "status after the checkpoint" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }
-	kill_and_rm "$id" || return 1
+	counted_and_checkpointed "$runtime" "$id" || return
 	k=$(cat "$out/n")
 	v=$("${C[@]}" container restore --live --rw "$id" "$ref" 2>&1) || { log "restore: $v"; kill_and_rm "$id"; return 1; }
 	expect "status after restore" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }

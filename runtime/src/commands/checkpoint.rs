@@ -2,7 +2,6 @@
 //! CRIU client.
 
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -179,21 +178,9 @@ pub fn checkpoint(root: &Path, a: &CheckpointArgs, criu: Option<&Path>) -> Resul
 pub fn restore(root: &Path, a: &RestoreArgs, criu: Option<&Path>, systemd: bool) -> Result<u8> {
     let root = StateRoot::open(root)?;
     let bundle = Bundle::load(&a.bundle)?;
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
     // A terminal with no --console-socket: in the foreground skiff takes the
     // master itself and copies it to its own stdio, as run does.
-    let mut ours = None;
-    if terminal && a.console_socket.is_none() {
-        if a.detach {
-            bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
-        }
-        ours = Some(UnixStream::pair().context("console socketpair")?);
-    }
+    let ours = tty::local_console(&bundle, a.console_socket.as_deref(), a.detach)?;
     let opts = RestoreOpts {
         criu: a.criu.opts(criu)?,
         pid_file: a.pid_file.clone(),

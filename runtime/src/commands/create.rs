@@ -5,7 +5,7 @@ use std::path::Path;
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
 
-use anyhow::{bail, Context, Result};
+use anyhow::Result;
 use libcontainer::config::Bundle;
 use libcontainer::container::{self, CreateOpts, StateRoot};
 
@@ -44,22 +44,7 @@ pub struct Drivers {
 fn prepare(root: &Path, a: &CreateArgs, detached: bool, drivers: Drivers) -> Result<Prepared> {
     libcontainer::exeseal::ensure_sealed()?;
     let bundle = Bundle::load(&a.bundle)?;
-    let terminal = bundle
-        .spec
-        .process()
-        .as_ref()
-        .and_then(|p| p.terminal())
-        .unwrap_or(false);
-    let mut console = None;
-    if terminal && a.console_socket.is_none() {
-        if detached {
-            bail!("process.terminal: cannot allocate a tty for a detached container without --console-socket");
-        }
-        console = Some(UnixStream::pair().context("console socketpair")?);
-    }
-    if !terminal && a.console_socket.is_some() {
-        bail!("--console-socket: only allowed when process.terminal is true");
-    }
+    let console = tty::local_console(&bundle, a.console_socket.as_deref(), detached)?;
     let root = StateRoot::open(root)?;
     let opts = CreateOpts {
         console_socket: a.console_socket.clone(),

@@ -6,9 +6,11 @@ use std::fs::File;
 use std::io::{IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::net::UnixStream;
+use std::path::Path;
 use std::thread::JoinHandle;
 
 use anyhow::{Context, Result};
+use libcontainer::config::Bundle;
 use nix::sys::socket::{recvmsg, ControlMessageOwned, MsgFlags};
 use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 
@@ -16,6 +18,33 @@ use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg, Termios};
 pub struct Console {
     saved: Option<Termios>,
     output: Option<JoinHandle<()>>,
+}
+
+/// What create, run and restore do about `process.terminal`: a terminal
+/// with no `--console-socket` gets a socketpair whose first end receives the
+/// master (a foreground container only), a console socket with no terminal
+/// is an error.
+pub fn local_console(
+    bundle: &Bundle,
+    console_socket: Option<&Path>,
+    detached: bool,
+) -> Result<Option<(UnixStream, UnixStream)>> {
+    let terminal = bundle
+        .spec
+        .process()
+        .as_ref()
+        .and_then(|p| p.terminal())
+        .unwrap_or(false);
+    match (terminal, console_socket.is_some()) {
+        (true, false) if detached => anyhow::bail!(
+            "process.terminal: cannot allocate a tty for a detached container without --console-socket"
+        ),
+        (true, false) => Ok(Some(UnixStream::pair().context("console socketpair")?)),
+        (false, true) => {
+            anyhow::bail!("--console-socket: only allowed when process.terminal is true")
+        }
+        _ => Ok(None),
+    }
 }
 
 /// Receive the pty master sent on `sock` by the container's init.

@@ -12,7 +12,9 @@
 #   prints `SKIP vm: <why>` and exits 0.
 # - Exit status: 0 all passed (or skipped); 1 some test failed; 2 the
 #   in-VM setup failed; 124 the VM run timed out (IT_VM_TIMEOUT seconds,
-#   default 900); 125 the VM gave no result.
+#   default 3600: the boot takes ~24 min on a usual 2-core host, and TCG
+#   has been seen running 1.5-1.9 times slower on a slow day); 125 the VM
+#   gave no result.
 # - Passes RUNTIME, IT_* and SKIFF_VM_* on to the VM run / hack/vm.
 set -uo pipefail
 
@@ -26,7 +28,7 @@ elapsed() { echo "# vm stage: $1 in $((SECONDS - t0))s"; }
 . "$repo/hack/vm/lib.sh"
 vm_ready_or_skip vm || { elapsed "skipped"; exit 0; }
 
-args=(--no-build --timeout "${IT_VM_TIMEOUT:-2400}")
+args=(--no-build --timeout "${IT_VM_TIMEOUT:-3600}")
 # RUNTIME is resolved in the VM: a bare name (runc) is looked up there.
 [[ -z ${RUNTIME:-} ]] || args+=(-e "RUNTIME=$RUNTIME")
 for v in $(compgen -e); do
@@ -38,7 +40,7 @@ rc=0
 "$repo/hack/vm/run" "${args[@]}" integration/vm/run-all.sh "$@" || rc=$?
 case $rc in
 0) elapsed "passed" ;;
-124) elapsed "timed out (IT_VM_TIMEOUT=${IT_VM_TIMEOUT:-2400})" ;;
+124) elapsed "timed out (IT_VM_TIMEOUT=${IT_VM_TIMEOUT:-3600})" ;;
 125) elapsed "no result from the VM (see the [skiff-vm] lines above)" ;;
 *) elapsed "failed (exit $rc)" ;;
 esac

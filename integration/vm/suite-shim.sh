@@ -237,7 +237,8 @@ counted_and_checkpointed() {
 	"${C[@]}" image rm "$ref" >/dev/null 2>&1
 	"${run[@]}" run -d $tty --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
 		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
-	wait_for 30 bash -c "(( \$(cat '$out/n' 2>/dev/null || echo 0) >= $min ))" ||
+	# (n is empty for a moment while the container rewrites it)
+	wait_for 30 bash -c "n=\$(cat '$out/n' 2>/dev/null); (( \${n:-0} >= $min ))" ||
 		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
 	v=$("${C[@]}" container checkpoint --task --image --rw "$id" "$ref" 2>&1) ||
 		{ log "checkpoint: $v"; kill_and_rm "$id"; return 1; }

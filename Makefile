@@ -84,7 +84,7 @@ lint: deps
 REPORT := hack/test-report
 
 unit: build
-	PATH=$$HOME/.cargo/bin:$$PATH $(REPORT) cargo unit $(CARGO) test --release --no-fail-fast --workspace --lib --bins
+	PATH=$$HOME/.cargo/bin:$$PATH $(REPORT) cargo unit $(CARGO) test --profile qa --no-fail-fast --workspace --lib --bins
 
 # The conformance suite: real containers through the built binary, as root.
 # The integration tests (only tests/tests has any) are picked from the whole
@@ -93,12 +93,12 @@ unit: build
 # crates (~15 s of make test). skiff-conformance's own unit tests run in
 # `unit`.
 conformance: build
-	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo conformance $(CARGO) test --release --no-fail-fast --workspace --test '*' -- --test-threads=2
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo conformance $(CARGO) test --profile qa --no-fail-fast --workspace --test '*' -- --test-threads=2
 
 # Heavy robustness runs (tests/tests/stress.rs, #[ignore]d in conformance):
 # 1,000 create/start/kill/delete cycles without leaks, 100 in parallel.
 stress: build
-	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo stress $(CARGO) test --release --workspace --test stress -- --ignored --test-threads=1
+	PATH=$$HOME/.cargo/bin:$$PATH SKIFF_BIN=$(CURDIR)/$(SKIFF) $(REPORT) cargo stress $(CARGO) test --profile qa --workspace --test stress -- --ignored --test-threads=1
 
 # Real fuzzing (nightly + cargo-fuzz, installed if missing): every target
 # for FUZZ_SECONDS, new inputs land in fuzz/corpus/<target>. CI only

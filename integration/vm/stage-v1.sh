@@ -24,7 +24,7 @@ for f in "$R/skiff" "$R/containerd-shim-skiff-v2"; do
 	[[ -x $f ]] || { echo "FAIL vm-v1: $f is missing (make build)"; exit 1; }
 done
 # `<name> <path>` of each conformance test executable.
-cargo test --release --workspace --test '*' --no-run --message-format=json 2>/dev/null |
+cargo test --profile qa --workspace --test '*' --no-run --message-format=json 2>/dev/null |
 	jq -r 'select(.reason == "compiler-artifact" and .executable != null and (.target.kind | index("test")))
 		| "\(.target.name) \(.executable)"' | sort >"$R/v1-conformance-tests.tmp" &&
 	mv "$R/v1-conformance-tests.tmp" "$R/v1-conformance-tests" ||

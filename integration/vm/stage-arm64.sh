@@ -27,8 +27,14 @@ done
 vm_ready_or_skip vm-arm64 --arch arm64 || exit 0
 echo "# vm-arm64: image ready in $((SECONDS - t0))s"
 cd "$repo" || exit 2
-rc=0
-"$repo/hack/vm/run" --arch arm64 --no-build --timeout "${IT_ARM64_TIMEOUT:-2400}" \
-	integration/vm/run-arm64.sh "$@" || rc=$?
+# A guest kernel oops (hack/vm/run's 123; seen once, in the arm64 guest's
+# scheduler under TCG, 47 s into the boot) gets one more boot.
+for try in 1 2; do
+	rc=0
+	"$repo/hack/vm/run" --arch arm64 --no-build --timeout "${IT_ARM64_TIMEOUT:-2400}" \
+		integration/vm/run-arm64.sh "$@" || rc=$?
+	((rc == 123 && try == 1)) || break
+	echo "# vm-arm64: the guest kernel oopsed (boot $try); booting again"
+done
 echo "# vm-arm64 stage: exit $rc in $((SECONDS - t0))s"
 exit "$rc"

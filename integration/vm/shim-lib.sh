@@ -190,9 +190,14 @@ shim_skip() {
 
 # shim_run_tests [NAME...]: run t_NAME (all, in the order of the suite
 # script, $0, by default). A test returns 0 (pass), 77 (skip, after
-# shim_skip) or anything else (fail).
+# shim_skip) or anything else (fail). A test NAME_runc is the reference
+# (runc's shim) for the test NAME before it: when the reference fails
+# where skiff passed, skiff is not behind runc there and the reference's
+# failure (shown with its output and containerd's log) is a SKIP naming
+# it, not a failure of the suite (seen once in CI: runc's restore on
+# containerd 2.4.2, "criu failed: type NOTIFY errno 0").
 shim_run_tests() {
-	local names=("$@") t rc pass=0 failed=0 skipped=0 t0
+	local names=("$@") t rc pass=0 failed=0 skipped=0 t0 passed_now=" "
 	if ((${#names[@]} == 0)); then
 		mapfile -t names < <(declare -F | awk '{print $3}' | grep '^t_' | sed 's/^t_//' |
 			while read -r n; do echo "$(grep -n "^t_$n()" "$0" | cut -d: -f1) $n"; done |
@@ -204,14 +209,19 @@ shim_run_tests() {
 		rm -f "$IT_TMP/skip-reason"
 		(set +e; "t_$t") || rc=$?
 		case $rc in
-		0) echo "PASS shim/$t ($((SECONDS - t0))s)"; ((pass++)) ;;
+		0) echo "PASS shim/$t ($((SECONDS - t0))s)"; ((pass++)); passed_now+="$t " ;;
 		77) echo "SKIP shim/$t: $(cat "$IT_TMP/skip-reason" 2>/dev/null || echo "no reason given")"; ((skipped++)) ;;
 		*)
-			echo "FAIL shim/$t ($((SECONDS - t0))s)"
-			((failed++))
 			journalctl -u containerd --since "-$((SECONDS - t0 + 5))s" --no-pager 2>/dev/null |
 				grep -iE 'skiff|shim|error' | tail -n 15 | sed 's/^/  | /' >&2
 			cleanup_all
+			if [[ $t == *_runc && $passed_now == *" ${t%_runc} "* ]]; then
+				echo "SKIP shim/$t: the reference, runc's shim, failed it (exit $rc, $((SECONDS - t0))s; its output above) where skiff passed shim/${t%_runc}"
+				((skipped++))
+			else
+				echo "FAIL shim/$t ($((SECONDS - t0))s)"
+				((failed++))
+			fi
 			;;
 		esac
 	done

@@ -14,7 +14,8 @@ set -uo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 
 TESTS=(counter counter-runc leave-running leave-running-runc pre-dump pre-dump-runc
-	lazy-pages lazy-pages-runc mounts mounts-runc host-file podman podman-runc errors)
+	lazy-pages lazy-pages-runc mounts mounts-runc joined-netns joined-netns-runc host-file
+	podman podman-runc errors)
 NO_CRIU=$IT_WORK/criu-skip
 COUNT='i=0; while :; do i=$((i+1)); echo $i; sleep 0.2; done'
 
@@ -234,6 +235,31 @@ test_mounts() {
 	done_with $id
 }
 test_mounts-runc() { with_runc; test_mounts; }
+
+# A network namespace joined by path (as a pod's containers join the
+# sandbox's): CRIU takes it as external (runc's key extRootNetNS), and the
+# restore puts the container in that same namespace again.
+test_joined-netns() {
+	local id=it-cr-netns b ns=it-cr-netns want
+	need_criu
+	b=$(bundle_of $id)
+	ip netns del $ns 2>/dev/null || true
+	ip netns add $ns || fail "ip netns add $ns failed"
+	want=net:[$(stat -L -c %i /run/netns/$ns)]
+	new_bundle $id sh -c "$COUNT"
+	cfg $id '.linux.namespaces |= (map(select(.type != "network")) + [{type: "network", path: $p}])' \
+		--arg p /run/netns/$ns
+	cr_do $id run -d --bundle "$b" $id
+	wait_for 30 more_than "$b/log" 3 || fail "$id does not count: $(tr '\n' ' ' <"$b/err")"
+	expect_eq "network namespace before" "$(readlink /proc/"$(ctr_pid $id)"/ns/net)" "$want"
+	checkpointed $id
+	restored $id
+	contiguous "$b/log" || fail "the count restarted or skipped: $(tr '\n' ' ' <"$b/log")"
+	expect_eq "network namespace after restore" "$(readlink /proc/"$(ctr_pid $id)"/ns/net)" "$want"
+	done_with $id
+	ip netns del $ns
+}
+test_joined-netns-runc() { with_runc; test_joined-netns; }
 
 # stdout and stderr on a host file (outside the container's mounts, as
 # containerd's fifos are): CRIU dumps it as an external file, and restore

@@ -14,6 +14,12 @@
                            first, those only its forked single-threaded
                            helpers and `start` ran after them: the daemon
                            lives long and keeps what it touches resident
+  map.py resident MAP ORDER DIR
+                           what hack/order/resident saved in DIR (one
+                           shim's maps and the pagemap of its binary): Rss
+                           per section of MAP, the text resident inside and
+                           outside the span of ORDER's functions, and the
+                           functions of each resident 64 KiB window outside
   map.py matched ORDER MAP print how many of the order file's names are in
                            the link map MAP (`make build` runs it: names
                            carry hashes of the toolchain and the crates'
@@ -105,8 +111,95 @@ def names(funcs_path, addrs_path, daemon_first=False):
         print(f"map.py: {n} functions of {len(daemons)} threaded processes first", file=sys.stderr)
 
 
+def sections_of(map_path):
+    """[(start, end, name)] of MAP's output sections."""
+    out = []
+    for line in open(map_path):
+        cols = line[:49].split()
+        if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA" or line[49] == " ":
+            continue
+        addr, size = int(cols[0], 16), int(cols[2], 16)
+        if addr and size:
+            out.append((addr, addr + size, line[49:].strip()))
+    return sorted(out)
+
+
+def symbols(map_path):
+    """Sorted [(address, demangled name)] of MAP's text symbols."""
+    out, in_text = [], False
+    for line in open(map_path):
+        cols = line[:49].split()
+        if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA":
+            continue
+        rest = line[49:].rstrip("\n")
+        depth = len(rest) - len(rest.lstrip(" "))
+        if depth == 0:
+            in_text = rest == ".text"
+        elif in_text and depth == 16:
+            out.append((int(cols[0], 16), rest.strip()))
+    return sorted(out)
+
+
+def present_pages(directory):
+    """Start addresses of the binary's resident pages (pagemap bit 63)."""
+    import os
+    import struct
+
+    pages = []
+    for f in sorted(os.listdir(directory)):
+        if not f.startswith("pagemap."):
+            continue
+        base = int(f.split(".", 1)[1], 16)
+        data = open(os.path.join(directory, f), "rb").read()
+        for i in range(len(data) // 8):
+            (entry,) = struct.unpack_from("<Q", data, i * 8)
+            if entry >> 63:
+                pages.append(base + i * 4096)
+    return pages
+
+
+def resident(map_path, order_path, directory):
+    secs = sections_of(map_path)
+    pages = present_pages(directory)
+    kib = {}
+    for p in pages:
+        name = next((n for lo, hi, n in secs if lo <= p < hi or lo <= p + 4095 < hi), "(other)")
+        kib[name] = kib.get(name, 0) + 4
+    print(f"resident pages of the binary: {len(pages) * 4} KiB")
+    for name, k in sorted(kib.items(), key=lambda x: -x[1]):
+        print(f"  {name}: {k} KiB")
+    _, names = table(map_path)
+    want = {line.strip() for line in open(order_path) if line.strip()}
+    syms = symbols(map_path)
+    starts = [a for a, _ in syms]
+    ordered = sorted(a for a, n in names.items() if n in want)
+    lo, hi = ordered[0], ordered[-1]
+    i = bisect.bisect_right(starts, hi)
+    hi = starts[i] if i < len(starts) else hi + 4096
+    text = [p for p in pages if any(n == ".text" and a <= p < b for a, b, n in secs)]
+    inside = [p for p in text if lo <= p + 4095 and p < hi]
+    print(f"text: ordered span {lo:#x}-{hi:#x} ({(hi - lo) // 1024} KiB), "
+          f"resident in it {len(inside) * 4} KiB, outside it {(len(text) - len(inside)) * 4} KiB")
+    windows = {}
+    for p in text:
+        if not (lo <= p + 4095 and p < hi):
+            windows.setdefault(p & ~0xFFFF, []).append(p)
+    for w, ps in sorted(windows.items()):
+        funcs = []
+        for p in ps:
+            j = max(bisect.bisect_right(starts, p) - 1, 0)
+            while j < len(syms) and syms[j][0] < p + 4096:
+                if syms[j][1] not in funcs:
+                    funcs.append(syms[j][1])
+                j += 1
+        shown = "; ".join(f[:90] for f in funcs[:6])
+        print(f"  window {w:#x}: {len(ps) * 4} KiB resident, {len(funcs)} functions: {shown}")
+
+
 if __name__ == "__main__":
-    if len(sys.argv) == 4 and sys.argv[1] == "funcs":
+    if len(sys.argv) == 5 and sys.argv[1] == "resident":
+        resident(sys.argv[2], sys.argv[3], sys.argv[4])
+    elif len(sys.argv) == 4 and sys.argv[1] == "funcs":
         funcs(sys.argv[2], sys.argv[3])
     elif len(sys.argv) == 4 and sys.argv[1] in ("names", "daemon-first"):
         names(sys.argv[2], sys.argv[3], sys.argv[1] == "daemon-first")

@@ -27,6 +27,8 @@
                            with a WARN when fewer than 90%
 """
 import bisect
+import os
+import struct
 import sys
 
 
@@ -142,9 +144,6 @@ def symbols(map_path):
 
 def present_pages(directory):
     """Start addresses of the binary's resident pages (pagemap bit 63)."""
-    import os
-    import struct
-
     pages = []
     for f in sorted(os.listdir(directory)):
         if not f.startswith("pagemap."):

@@ -52,17 +52,23 @@ def matched(order_path, map_path):
               "run hack/order/gen (as root) and make build again")
 
 
-def table(map_path):
-    """The text's (LO, HI) and {address: name lld orders it by}."""
-    text, syms, sections = None, [], []
+def entries(map_path):
+    """(address, size, depth, text) of every line of the lld link map MAP:
+    depth 0 an output section, 8 an input section, 16 a symbol."""
     for line in open(map_path):
         cols = line[:49].split()
         if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA":
             continue
-        addr, rest = int(cols[0], 16), line[49:].rstrip("\n")
-        depth = len(rest) - len(rest.lstrip(" "))
+        rest = line[49:].rstrip("\n")
+        yield int(cols[0], 16), int(cols[2], 16), len(rest) - len(rest.lstrip(" ")), rest
+
+
+def table(map_path):
+    """The text's (LO, HI) and {address: name lld orders it by}."""
+    text, syms, sections = None, [], []
+    for addr, size, depth, rest in entries(map_path):
         if depth == 0:
-            text = (addr, addr + int(cols[2], 16)) if rest == ".text" else None
+            text = (addr, addr + size) if rest == ".text" else None
         elif text and depth == 8:
             # "  /path/obj.o:(.text.NAME)": Rust and C++ functions each have
             # their own section; C objects put theirs in one ".text".
@@ -116,30 +122,18 @@ def names(funcs_path, addrs_path, daemon_first=False):
 
 def sections_of(map_path):
     """[(start, end, name)] of MAP's output sections."""
-    out = []
-    for line in open(map_path):
-        cols = line[:49].split()
-        if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA" or line[49] == " ":
-            continue
-        addr, size = int(cols[0], 16), int(cols[2], 16)
-        if addr and size:
-            out.append((addr, addr + size, line[49:].strip()))
-    return sorted(out)
+    return sorted((a, a + n, rest) for a, n, depth, rest in entries(map_path)
+                  if depth == 0 and a and n)
 
 
 def symbols(map_path):
     """Sorted [(address, demangled name)] of MAP's text symbols."""
     out, in_text = [], False
-    for line in open(map_path):
-        cols = line[:49].split()
-        if len(cols) != 4 or len(line) < 50 or cols[0] == "VMA":
-            continue
-        rest = line[49:].rstrip("\n")
-        depth = len(rest) - len(rest.lstrip(" "))
+    for addr, _, depth, rest in entries(map_path):
         if depth == 0:
             in_text = rest == ".text"
         elif in_text and depth == 16:
-            out.append((int(cols[0], 16), rest.strip()))
+            out.append((addr, rest.strip()))
     return sorted(out)
 
 
@@ -177,13 +171,12 @@ def resident(map_path, order_path, directory):
     i = bisect.bisect_right(starts, hi)
     hi = starts[i] if i < len(starts) else hi + 4096
     text = [p for p in pages if any(n == ".text" and a <= p < b for a, b, n in secs)]
-    inside = [p for p in text if lo <= p + 4095 and p < hi]
+    outside = [p for p in text if p + 4095 < lo or p >= hi]
     print(f"text: ordered span {lo:#x}-{hi:#x} ({(hi - lo) // 1024} KiB), "
-          f"resident in it {len(inside) * 4} KiB, outside it {(len(text) - len(inside)) * 4} KiB")
+          f"resident in it {(len(text) - len(outside)) * 4} KiB, outside it {len(outside) * 4} KiB")
     windows = {}
-    for p in text:
-        if not (lo <= p + 4095 and p < hi):
-            windows.setdefault(p & ~0xFFFF, []).append(p)
+    for p in outside:
+        windows.setdefault(p & ~0xFFFF, []).append(p)
     for w, ps in sorted(windows.items()):
         funcs = []
         for p in ps:

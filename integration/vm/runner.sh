@@ -52,7 +52,7 @@ final_cleanup() {
 }
 
 main() {
-	local list=0 names=() name rc reason t0 t1 pass=0 failn=0 skipn=0 failed=() passed_now=" "
+	local list=0 names=() name rc reason t0 t1 pass=0 failn=0 skipn=0 failed=() passed_now=
 	while (($#)); do
 		case $1 in
 		--one) shift; run_one "$1"; exit 0 ;;
@@ -101,10 +101,9 @@ main() {
 		77) echo "SKIP $name: $reason"; ((skipn++)) ;;
 		*)
 			[[ $rc != 124 ]] || reason="timed out after ${IT_TEST_TIMEOUT:-120}s${reason:+ ($reason)}"
-			# NAME-runc is runc's run of NAME, the reference: failing
-			# where skiff passed, it is a SKIP (its log below), not a
-			# failure (as shim_run_tests, shim-lib.sh).
-			if [[ $name == *-runc && $passed_now == *" ${name%-runc} "* ]]; then
+			# NAME-runc, runc's run of NAME, failing where skiff passed
+			# is a SKIP (its log below; common.sh).
+			if skiff_passed_what_runc_failed "$name" "$passed_now"; then
 				echo "SKIP $name: the reference, runc, failed it where skiff passed ${name%-runc}: ${reason:-exit $rc} ($((SECONDS - ts))s)"
 				((skipn++))
 			else

@@ -191,13 +191,11 @@ shim_skip() {
 # shim_run_tests [NAME...]: run t_NAME (all, in the order of the suite
 # script, $0, by default). A test returns 0 (pass), 77 (skip, after
 # shim_skip) or anything else (fail). A test NAME_runc is the reference
-# (runc's shim) for the test NAME before it: when the reference fails
-# where skiff passed, skiff is not behind runc there and the reference's
-# failure (shown with its output and containerd's log) is a SKIP naming
-# it, not a failure of the suite (seen once in CI: runc's restore on
-# containerd 2.4.2, "criu failed: type NOTIFY errno 0").
+# (runc's shim) for the test NAME before it: its failure where skiff
+# passed is a SKIP (skiff_passed_what_runc_failed, common.sh), shown with
+# its output and containerd's log.
 shim_run_tests() {
-	local names=("$@") t rc pass=0 failed=0 skipped=0 t0 passed_now=" "
+	local names=("$@") t rc pass=0 failed=0 skipped=0 t0 passed_now=
 	if ((${#names[@]} == 0)); then
 		mapfile -t names < <(declare -F | awk '{print $3}' | grep '^t_' | sed 's/^t_//' |
 			while read -r n; do echo "$(grep -n "^t_$n()" "$0" | cut -d: -f1) $n"; done |
@@ -215,7 +213,7 @@ shim_run_tests() {
 			journalctl -u containerd --since "-$((SECONDS - t0 + 5))s" --no-pager 2>/dev/null |
 				grep -iE 'skiff|shim|error' | tail -n 15 | sed 's/^/  | /' >&2
 			cleanup_all
-			if [[ $t == *_runc && $passed_now == *" ${t%_runc} "* ]]; then
+			if skiff_passed_what_runc_failed "$t" "$passed_now"; then
 				echo "SKIP shim/$t: the reference, runc's shim, failed it (exit $rc, $((SECONDS - t0))s; its output above) where skiff passed shim/${t%_runc}"
 				((skipped++))
 			else

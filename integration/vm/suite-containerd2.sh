@@ -15,12 +15,12 @@ source "$here/containerd2-lib.sh"
 # One of each kind: ctr lifecycle, io, exec, signals, pause, stats, OOM,
 # shim crash and containerd restart, CRI (cgroupfs; systemd through the
 # options file and through a .slice parent alone), checkpoint and restore
-# through ctr, the kubelet's checkpoint through CRI, and nothing left
-# behind.
+# through ctr, the task's checkpoint alone (into --image-path), the
+# kubelet's checkpoint through CRI, and nothing left behind.
 TESTS=(exit_code shared_pidns_exit terminal exec exec_error log_file log_binary kill pause_resume
 	metrics oom shim_crash containerd_restart cri cri_systemd cri_systemd_plain
 	cri_remove_exited cri_remove_exited_runc cri_short_lived_logs checkpoint checkpoint_runc
-	cri_checkpoint cri_checkpoint_runc nothing_left)
+	task_checkpoint task_checkpoint_runc cri_checkpoint cri_checkpoint_runc nothing_left)
 (($#)) && TESTS=("$@")
 
 cd2_staged || { echo "SKIP containerd2: not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }

@@ -11,7 +11,7 @@ export LIBSECCOMP_LIB_PATH := /usr/lib/$(shell gcc -print-multiarch 2>/dev/null 
 APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq procps \
 	util-linux iproute2 runc crun uidmap curl ca-certificates git protobuf-compiler criu
 
-.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-v1 vm-test-arm64 vm-tests k8s-test runtime-tools bench bench-smoke build-arm64 clean
+.PHONY: all deps rust build demo test test-stages lint unit conformance stress fuzz vm-test vm-test-v1 vm-test-arm64 k8s-test runtime-tools bench bench-smoke build-arm64 clean
 
 all: build
 
@@ -123,27 +123,12 @@ fuzz: deps
 # on 2.x (critest2, the k8s stage) and the shim's tests still run on 1.6
 # and 1.7. `make vm-test VM_SUITES_OUT=` runs every suite.
 VM_SUITES_OUT ?= critest
-VM_STAGING := integration/runtime-tools/run.sh --stage-vm && integration/critest/stage.sh && \
-	integration/containerd2/stage.sh && integration/criu/stage.sh
-VM_STAGE = IT_VM_SUITES_OUT='$(VM_SUITES_OUT)' $(REPORT) lines vm integration/vm/stage.sh
-ARM64_VM_STAGE := $(REPORT) lines vm-arm64 integration/vm/stage-arm64.sh
 vm-test: build
-	$(VM_STAGING)
-	$(VM_STAGE)
-
-# make test runs the arm64 VM stage (vm-test-arm64) beside vm-test: one TCG
-# VM leaves a core idle much of the time (the host 50-65% busy), two keep it
-# ~97% busy. Each VM's tests then ran 1.15-1.5 times slower than alone; the
-# pair took 2066 s, the arm64 stage done after 975 s of it (alone, on a
-# slower day: 1998 + 855 s). The arm64 stage's lines come after vm-test's.
-vm-tests: build build-arm64
-	@log=$$(mktemp "$${TMPDIR:-/tmp}/skiff-vm-arm64.XXXXXX") || exit 2; \
-	echo "$(ARM64_VM_STAGE) (beside the vm stage; its output after it)"; \
-	$(ARM64_VM_STAGE) >$$log 2>&1 & arm=$$!; \
-	rc=0; echo "$(VM_STAGING)"; { $(VM_STAGING); } && { echo "$(VM_STAGE)"; $(VM_STAGE); } || rc=$$?; \
-	arc=0; wait $$arm || arc=$$?; \
-	echo "==== the arm64 VM stage, run beside the vm stage (exit $$arc)"; cat $$log; rm -f $$log; \
-	[ $$rc -eq 0 ] && [ $$arc -eq 0 ]
+	integration/runtime-tools/run.sh --stage-vm
+	integration/critest/stage.sh
+	integration/containerd2/stage.sh
+	integration/criu/stage.sh
+	IT_VM_SUITES_OUT='$(VM_SUITES_OUT)' $(REPORT) lines vm integration/vm/stage.sh
 
 # cgroup v1: the test VM booted with the legacy layout (conformance files,
 # the shim with ctr, podman; runc as the reference) and with the hybrid one
@@ -187,7 +172,7 @@ build-arm64: deps
 # TCG): cgroup tests with skiff and runc, conformance tests and shim tests
 # with the aarch64 binaries (integration/vm/run-arm64.sh).
 vm-test-arm64: build-arm64
-	$(ARM64_VM_STAGE)
+	$(REPORT) lines vm-arm64 integration/vm/stage-arm64.sh
 
 # Two rounds on the host, JSON validated: keeps hack/bench from rotting.
 bench-smoke: build
@@ -203,7 +188,7 @@ test:
 	SKIFF_REPORT_DIR=$$dir $(MAKE) --no-print-directory test-stages || rc=$$?; \
 	SKIFF_REPORT_DIR=$$dir $(REPORT) summary $$rc; rm -rf "$$dir"; exit $$rc
 
-test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-tests vm-test-v1 k8s-test
+test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools vm-test vm-test-v1 vm-test-arm64 k8s-test
 test-stages: K8S_PARTS = systemd
 test-stages: K8S_LOOP_HANDLERS = skiff
 

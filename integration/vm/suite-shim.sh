@@ -307,7 +307,7 @@ ctr_task_checkpoint() {
 		{ log "task checkpoint --exit --image-path: $v"; kill_and_rm "$id"; return 1; }
 	# (for a runtime not runc's, containerd's client still records an image
 	# of the container's rootfs by the checkpoint's default name)
-	"${C[@]}" image ls -q | grep "^checkpoint-$id-" | xargs -r "${C[@]}" image rm >/dev/null 2>&1
+	"${C[@]}" image ls -q | grep -F "containerd.io/checkpoint/$id:" | xargs -r "${C[@]}" image rm >/dev/null 2>&1
 	[[ -s $img/inventory.img ]] || { log "no $img/inventory.img: $(ls "$img" 2>&1 | tr '\n' ' ')"; kill_and_rm "$id"; return 1; }
 	[[ -s $work/dump.log ]] || { log "no $work/dump.log: $(ls "$work" 2>&1 | tr '\n' ' ')"; kill_and_rm "$id"; return 1; }
 	wait_status "$id" STOPPED || { kill_and_rm "$id"; return 1; }

@@ -235,23 +235,31 @@ t_task_checkpoint_runc() { ctr_task_checkpoint io.containerd.runc.v2 ck6; }
 # when detached).
 ctr_on_tty() { script -qec "$(printf '%q ' "${C[@]}" "$@")" /dev/null; }
 
-# counted_and_checkpointed RUNTIME ID [-t]: a task counting into
-# $IT_TMP/ID-out/n (-t: on a terminal) is checkpointed into the image
-# skiff.test/checkpoint/ID:1 once it reached 10 (5 with -t), must still run,
-# and is then killed and removed. Returns 77 (skip) without a working CRIU.
-counted_and_checkpointed() {
-	local runtime=$1 id=$2 tty=${3:-} out=$IT_TMP/$2-out ref=skiff.test/checkpoint/$2:1 v why
-	local run=("${C[@]}") min=10
-	[[ -z $tty ]] || { run=(ctr_on_tty); min=5; }
+# counting RUNTIME ID MIN [-t]: a task counting into $IT_TMP/ID-out/n
+# (-t: on a terminal) has reached MIN. Returns 77 (skip) without a working
+# CRIU.
+counting() {
+	local runtime=$1 id=$2 min=$3 tty=${4:-} out=$IT_TMP/$2-out why run=("${C[@]}")
+	[[ -z $tty ]] || run=(ctr_on_tty)
 	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
 	rm -rf "$out"
 	mkdir -p "$out"
-	"${C[@]}" image rm "$ref" >/dev/null 2>&1
 	"${run[@]}" run -d $tty --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
 		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
 	# (n is empty for a moment while the container rewrites it)
 	wait_for 30 bash -c "n=\$(cat '$out/n' 2>/dev/null); (( \${n:-0} >= $min ))" ||
 		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
+}
+
+# counted_and_checkpointed RUNTIME ID [-t]: a counting task (counting; -t:
+# on a terminal) is checkpointed into the image skiff.test/checkpoint/ID:1
+# once it reached 10 (5 with -t), must still run, and is then killed and
+# removed. Returns 77 (skip) without a working CRIU.
+counted_and_checkpointed() {
+	local runtime=$1 id=$2 tty=${3:-} ref=skiff.test/checkpoint/$2:1 v min=10
+	[[ -z $tty ]] || min=5
+	"${C[@]}" image rm "$ref" >/dev/null 2>&1
+	counting "$runtime" "$id" "$min" $tty || return
 	v=$("${C[@]}" container checkpoint --task --image --rw "$id" "$ref" 2>&1) ||
 		{ log "checkpoint: $v"; kill_and_rm "$id"; return 1; }
 	expect "status after the checkpoint" "$(task_status "$id")" RUNNING || { kill_and_rm "$id"; return 1; }
@@ -279,15 +287,10 @@ ctr_checkpoint_tty() {
 
 # ctr_task_checkpoint RUNTIME ID
 ctr_task_checkpoint() {
-	local runtime=$1 id=$2 out=$IT_TMP/$2-out why name major v n
+	local runtime=$1 id=$2 out=$IT_TMP/$2-out name major v n
 	local img=$IT_TMP/$2-img work=$IT_TMP/$2-work
-	why=$("$repo/integration/criu/install.sh") || { shim_skip "$why"; return 77; }
-	rm -rf "$out" "$img" "$work"
-	mkdir -p "$out"
-	"${C[@]}" run -d --runtime "$runtime" --mount "type=bind,src=$out,dst=/out,options=rbind:rw" "$IMG" "$id" \
-		sh -c 'i=0; while :; do i=$((i+1)); echo $i >/out/n; sleep 0.2; done' >/dev/null || return 1
-	wait_for 30 bash -c "n=\$(cat '$out/n' 2>/dev/null); (( \${n:-0} >= 5 ))" ||
-		{ log "$id does not count"; kill_and_rm "$id"; return 1; }
+	rm -rf "$img" "$work"
+	counting "$runtime" "$id" 5 || return
 	name=$("${C[@]}" task checkpoint "$id" 2>"$out.err") || { log "task checkpoint: $(cat "$out.err")"; kill_and_rm "$id"; return 1; }
 	v=$("${C[@]}" image ls -q 2>&1)
 	grep -qxF "$name" <<<"$v" || { log "no image $name after the checkpoint: $(tr '\n' ' ' <<<"$v")"; kill_and_rm "$id"; return 1; }

@@ -318,6 +318,27 @@ fn lifecycle(rt: &Rt, tag: &str) -> Result<(), String> {
             in_sub,
             format!("no process in sub in every hierarchy: {ps}"),
         )?;
+        // A move the kernel refuses (a cpuset cgroup without cpus, ENOSPC):
+        // exec fails with the reason and leaves no process behind.
+        if hierarchies().iter().any(|(c, _)| c.contains("cpuset")) {
+            let n_before = ps.as_array().map_or(0, Vec::len);
+            for (c, m) in hierarchies() {
+                let d = m.join(&me[&c]).join(&rel).join("nocpus");
+                fs::create_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+            }
+            let out = rt.cmd(&["exec", "--cgroup", "nocpus", &id, "true"]);
+            let err = String::from_utf8_lossy(&out.stderr).to_lowercase();
+            check(
+                !out.status.success() && err.contains("no space left on device"),
+                format!("exec into a cpuset cgroup without cpus: {}", describe(&out)),
+            )?;
+            let ps: Value = serde_json::from_str(&rt.ok(&["ps", "--format", "json", &id])?)
+                .map_err(|e| e.to_string())?;
+            check(
+                ps.as_array().map_or(0, Vec::len) == n_before,
+                format!("processes after the failed exec: {ps}, before {n_before}"),
+            )?;
+        }
         rt.ok(&["kill", &id, "KILL"])?;
         poll_until(Duration::from_secs(10), || {
             rt.ok(&["state", &id])

@@ -11,6 +11,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxResources};
 
+use super::clone::{clone_into, Cloned};
 use super::state::{State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
 use crate::cgroups::{self, Cgroup, Placement};
@@ -20,7 +21,6 @@ use crate::hooks::{self, Kind};
 use crate::process::channel::{self, Msg};
 use crate::process::init::{self, InitArgs};
 use crate::process::tty;
-use crate::sys::{self, Forked};
 use crate::{procfs, rootfs, timefmt};
 
 /// Options of `create` (and `run`), as runc names them.
@@ -110,32 +110,6 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
         let _ = root.remove(id);
     }
     res
-}
-
-/// clone3 straight into `cgroup` (CLONE_INTO_CGROUP, given its `fd`); on
-/// kernels without it and on cgroup v1, clone and then move the child in.
-pub(crate) fn clone_into(
-    flags: u64,
-    cgroup: Option<&Cgroup>,
-    fd: Option<&OwnedFd>,
-) -> Result<Forked> {
-    if let Some(raw) = fd.map(std::os::fd::AsRawFd::as_raw_fd) {
-        match sys::clone3(flags, Some(raw)) {
-            Err(nix::errno::Errno::E2BIG | nix::errno::Errno::ENOSYS) => {}
-            r => return r.step(|| "clone3".into()),
-        }
-    }
-    let forked = sys::clone3(flags, None).step(|| "clone3".into())?;
-    if let (Forked::Parent(pid), Some(cg)) = (&forked, cgroup) {
-        if let Err(e) = cg.join(pid.as_raw()) {
-            // The child waits for us: end it, so no process outside the
-            // cgroup lives on (and a caller's retry forks the only one).
-            let _ = kill(*pid, Signal::SIGKILL);
-            let _ = waitpid(*pid, None);
-            return Err(e);
-        }
-    }
-    Ok(forked)
 }
 
 /// The namespaces of the config, sorted by how they come about.
@@ -365,7 +339,7 @@ fn handshake(
     // runc has no "creating": its prestart, createRuntime and
     // createContainer hooks see "created" (runtime-tools checks prestart's).
     let created = state_json(state, Status::Created);
-    chan.send(&Msg::Go {
+    chan.send_to_child(&Msg::Go {
         state: created.clone(),
         created: created.clone(),
     })?;
@@ -431,10 +405,11 @@ fn create_in(
     let (clone_flags, unshare) = ns.clone_and_unshare(moved_later);
     let (new_userns, in_userns) = (ns.new_userns(), ns.in_userns());
     let pid = match clone_into(clone_flags.bits() as u64, fs_cgroup, cgroup_fd.as_ref())? {
-        Forked::Child => {
+        Cloned::Child(cgroup_join) => {
             drop(parent_chan);
             init::main(InitArgs {
                 lock_fd,
+                cgroup_join,
                 bundle,
                 chan: child_chan,
                 fifo,
@@ -451,7 +426,7 @@ fn create_in(
                 stdio: opts.stdio,
             })
         }
-        Forked::Parent(pid) => pid,
+        Cloned::Parent(pid) => pid,
     };
     *child = Some(pid);
     if let Some(fd) = &own_pid_ns {

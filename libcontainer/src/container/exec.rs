@@ -8,6 +8,7 @@ use nix::sys::wait::waitpid;
 use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
+use super::clone::Cloned;
 use super::state::StateRoot;
 use super::{load, write_pid_file, Status};
 use crate::error::{Error, Result, SysContext};
@@ -16,7 +17,7 @@ use crate::process::channel::{self, Msg};
 use crate::process::exec::{self as child, ExecArgs};
 use crate::process::tty;
 use crate::procfs;
-use crate::sys::{self, Forked};
+use crate::sys;
 
 /// Options of `exec`.
 #[derive(Debug, Clone)]
@@ -135,7 +136,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     let cgroup = cgroup.filter(|c| c.exists());
     let cgroup_fd = cgroup.as_ref().map(|c| c.open()).transpose()?.flatten();
     let seccomp = s.config.linux().as_ref().and_then(|l| l.seccomp().as_ref());
-    let forked = match super::create::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref()) {
+    let forked = match super::clone::clone_into(0, cgroup.as_ref(), cgroup_fd.as_ref()) {
         // Like runc: a rootless caller outside the container's delegated
         // subtree may not move a process into its cgroup; it stays in ours.
         Err(Error::Sys {
@@ -143,14 +144,15 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
             ..
         }) if !nix::unistd::geteuid().is_root() => {
             tracing::debug!("rootless: exec process stays in skiff's cgroup");
-            super::create::clone_into(0, None, None)?
+            super::clone::clone_into(0, None, None)?
         }
         r => r?,
     };
     let pid = match forked {
-        Forked::Child => {
+        Cloned::Child(cgroup_join) => {
             drop(parent_chan);
             child::main(ExecArgs {
+                cgroup_join,
                 process: &opts.process,
                 user: opts.user.as_deref(),
                 extra_groups: &opts.extra_groups,
@@ -166,7 +168,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
                 stdio: opts.stdio,
             })
         }
-        Forked::Parent(pid) => pid,
+        Cloned::Parent(pid) => pid,
     };
     if let Some(fd) = &own_pid_ns {
         nix::sched::setns(fd, CloneFlags::CLONE_NEWPID)
@@ -175,7 +177,7 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
     drop(child_chan);
     drop(console_socket);
     if cgroup.is_some() {
-        parent_chan.send(&Msg::Joined)?;
+        parent_chan.send_to_child(&Msg::Joined)?;
     }
     let pid = match ns.contains(CloneFlags::CLONE_NEWPID) {
         true => forked_pid(&parent_chan, pid)?,

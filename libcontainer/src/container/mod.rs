@@ -1,6 +1,7 @@
 //! The container lifecycle: create, start, state, kill, delete, list, ps and
 //! exec, each an operation on a container's state dir under the `--root`.
 
+mod clone;
 pub(crate) mod create;
 mod exec;
 pub(crate) mod host_check;

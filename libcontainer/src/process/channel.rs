@@ -72,6 +72,15 @@ impl Channel {
         self.send_with_fd(msg, None)
     }
 
+    /// Send `msg` to a child that may have failed before reading it: then
+    /// the error is the reason it queued ([`Msg::Failed`]), not EPIPE.
+    pub fn send_to_child(&self, msg: &Msg) -> Result<()> {
+        self.send(msg).map_err(|e| match self.recv() {
+            Ok(Some(Msg::Failed(reason))) => Error::Child(reason),
+            _ => e,
+        })
+    }
+
     /// Send `msg` with an fd attached.
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
         let data =
@@ -98,6 +107,7 @@ impl Channel {
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
         let mut buf = vec![0u8; 64 * 1024];
         let mut space = nix::cmsg_space!([RawFd; 1]);
+        let mut reset = false;
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
@@ -120,6 +130,10 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
+                // The other end closed with a message of ours unread: the
+                // kernel reports that once, before what it had sent
+                // (a `Failed`, say), which is still queued.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e).step(|| "receive on channel".into()),
             }
         };
@@ -152,5 +166,29 @@ mod tests {
         assert!(fd.is_some());
         drop(b);
         assert_eq!(a.recv().unwrap(), None);
+    }
+
+    /// A child that fails with the parent's message unread: its `Failed`
+    /// still arrives (the kernel reports ECONNRESET first), and a send
+    /// after it has gone returns that reason.
+    #[test]
+    fn failed_arrives_after_close_with_unread_message() {
+        let (parent, child) = pair().unwrap();
+        parent.send(&Msg::Joined).unwrap();
+        child.send(&Msg::Failed("cgroup: no space".into())).unwrap();
+        drop(child);
+        assert_eq!(
+            parent.recv().unwrap(),
+            Some(Msg::Failed("cgroup: no space".into()))
+        );
+        assert_eq!(parent.recv().unwrap(), None);
+
+        let (parent, child) = pair().unwrap();
+        child.send(&Msg::Failed("early".into())).unwrap();
+        drop(child);
+        match parent.send_to_child(&Msg::Joined) {
+            Err(Error::Child(m)) => assert_eq!(m, "early"),
+            r => panic!("send_to_child after the child failed: {r:?}"),
+        }
     }
 }

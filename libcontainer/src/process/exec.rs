@@ -31,6 +31,9 @@ pub struct ExecArgs<'a> {
     pub in_userns: bool,
     /// The child end of the channel.
     pub chan: Channel,
+    /// On cgroup v1: the move into the container's cgroup that the child
+    /// makes itself, first of all.
+    pub cgroup_join: Option<crate::cgroups::v1::SelfJoin>,
     /// Wait for [`Msg::Joined`] before anything else: the parent moves
     /// the child into the container's cgroup after the clone.
     pub wait_joined: bool,
@@ -56,7 +59,10 @@ pub fn main(a: ExecArgs) -> ! {
     std::process::exit(1)
 }
 
-fn run(a: ExecArgs) -> Result<Infallible> {
+fn run(mut a: ExecArgs) -> Result<Infallible> {
+    if let Some(j) = a.cgroup_join.take() {
+        j.join_self()?;
+    }
     if a.wait_joined {
         match a.chan.recv()? {
             Some(Msg::Joined) => {}

@@ -23,6 +23,9 @@ pub struct InitArgs<'a> {
     /// The parent's container lock: closed at once, so that a create
     /// killed later does not leave the container locked by its init.
     pub lock_fd: std::os::fd::RawFd,
+    /// On cgroup v1: the move into the container's cgroup that init makes
+    /// itself, first of all.
+    pub cgroup_join: Option<crate::cgroups::v1::SelfJoin>,
     /// The validated bundle.
     pub bundle: &'a Bundle,
     /// The child end of the channel.
@@ -100,6 +103,9 @@ fn die_with_parent(on: bool) -> Result<()> {
 }
 
 fn run(mut a: InitArgs) -> Result<Infallible> {
+    if let Some(j) = a.cgroup_join.take() {
+        j.join_self()?;
+    }
     die_with_parent(true)?;
     let spec = &a.bundle.spec;
     super::setup::install_stdio(a.stdio)?;

@@ -5,6 +5,7 @@
 pub mod devices;
 pub mod hierarchy;
 mod resources;
+mod self_join;
 mod stats;
 
 use std::fs;
@@ -16,6 +17,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::LinuxResources;
 
 pub use hierarchy::Hierarchy;
+pub use self_join::SelfJoin;
 pub use stats::stats;
 
 use crate::error::{Error, Result};
@@ -183,12 +185,7 @@ impl Cgroup {
 
     /// Move process `pid` into the cgroup in every hierarchy.
     pub fn join(&self, pid: i32) -> Result<()> {
-        let v = pid.to_string();
-        for d in &self.dirs {
-            let p = d.join("cgroup.procs");
-            fs::write(&p, &v).map_err(|e| write_err(&p, &v, e))?;
-        }
-        Ok(())
+        self.dirs.iter().try_for_each(|d| join_one(d, pid))
     }
 
     /// Apply `r` (used by create and by `update`).
@@ -337,6 +334,12 @@ impl Cgroup {
             .collect::<Vec<_>>()
             .join(", ")
     }
+}
+
+/// Move process `pid` into cgroup directory `dir` (its `cgroup.procs`).
+pub fn join_one(dir: &Path, pid: i32) -> Result<()> {
+    let (p, v) = (dir.join("cgroup.procs"), pid.to_string());
+    fs::write(&p, &v).map_err(|e| write_err(&p, &v, e))
 }
 
 fn not_mounted(controller: &str) -> Error {

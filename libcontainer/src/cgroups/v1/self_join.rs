@@ -1,0 +1,77 @@
+//! A new process moving itself into a v1 cgroup.
+//!
+//! Writing another process's pid to a v1 `cgroup.procs` (or `tasks`) takes
+//! the kernel's global `cgroup_threadgroup_rwsem` for writing, and the first
+//! writer after a quiet spell waits there for an RCU grace period: on a
+//! hybrid host 7-30 ms in most container starts that come tens of
+//! milliseconds apart. A thread writing `0` (itself) to `tasks` skips that
+//! lock (kernel/cgroup/cgroup.c, `cgroup_procs_write_start`). A freshly
+//! cloned child is single-threaded, so moving its one thread moves the
+//! whole process, as `cgroup.procs` would. The unified hierarchy of a hybrid
+//! host has no `tasks`: the child is cloned into it (CLONE_INTO_CGROUP).
+
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+
+use nix::errno::Errno;
+
+use super::{hierarchy, write_err, Cgroup};
+use crate::error::{Error, Result};
+
+/// The `tasks` files of a cgroup's v1 hierarchies, opened by the parent
+/// for the child to write, and its unified directory for CLONE_INTO_CGROUP.
+#[derive(Debug)]
+pub struct SelfJoin {
+    tasks: Vec<(PathBuf, File)>,
+    /// The directory in the unified hierarchy (hybrid hosts), opened for
+    /// CLONE_INTO_CGROUP.
+    pub unified: Option<(PathBuf, OwnedFd)>,
+}
+
+impl SelfJoin {
+    /// Open what the child of the next clone needs to join `cg`.
+    pub fn open(cg: &Cgroup) -> Result<SelfJoin> {
+        let mut join = SelfJoin {
+            tasks: Vec::new(),
+            unified: None,
+        };
+        for (h, dir) in hierarchy::all().iter().zip(&cg.dirs) {
+            if h.is_unified() {
+                let fd = open(dir, libc::O_RDONLY | libc::O_DIRECTORY, false)?;
+                join.unified = Some((dir.clone(), fd.into()));
+            } else {
+                let p = dir.join("tasks");
+                let f = open(&p, 0, true)?;
+                join.tasks.push((p, f));
+            }
+        }
+        Ok(join)
+    }
+
+    /// In the child, single-threaded: move itself into every v1 hierarchy,
+    /// and close the files. Allocates nothing unless it fails.
+    pub fn join_self(self) -> Result<()> {
+        for (p, f) in &self.tasks {
+            match nix::unistd::write(f.as_fd(), b"0") {
+                Ok(1) => {}
+                Ok(_) => return Err(write_err(p, "0", Errno::EIO.into())),
+                Err(e) => return Err(write_err(p, "0", e.into())),
+            }
+        }
+        Ok(())
+    }
+}
+
+fn open(path: &Path, flags: i32, write: bool) -> Result<File> {
+    OpenOptions::new()
+        .read(!write)
+        .write(write)
+        .custom_flags(flags | libc::O_CLOEXEC)
+        .open(path)
+        .map_err(|e| Error::Io {
+            path: path.to_path_buf(),
+            source: e,
+        })
+}

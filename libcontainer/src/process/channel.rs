@@ -35,8 +35,8 @@ pub enum Msg {
     /// Exec child to parent: the seccomp notify fd is attached; send it to
     /// the profile's listenerPath.
     SeccompFd,
-    /// Parent to exec child: the child is in the container's cgroup (moved
-    /// there after the clone): go on.
+    /// Parent to exec child: go on. The child is in the container's cgroup
+    /// (cloned or moved there; on cgroup v1 it moves itself first).
     Joined,
     /// Exec child to parent: the host pid of the process it forked into
     /// the container's pid namespace (rootless exec; the child then exits).

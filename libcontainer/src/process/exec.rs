@@ -34,8 +34,9 @@ pub struct ExecArgs<'a> {
     /// On cgroup v1: the move into the container's cgroup that the child
     /// makes itself, first of all.
     pub cgroup_join: Option<crate::cgroups::v1::SelfJoin>,
-    /// Wait for [`Msg::Joined`] before anything else: the parent moves
-    /// the child into the container's cgroup after the clone.
+    /// Wait for [`Msg::Joined`] before anything else (but the v1 move
+    /// above): the parent sends it once the child is in the container's
+    /// cgroup, or moving itself there (v1).
     pub wait_joined: bool,
     /// Connected console socket, for `--tty`.
     pub console_socket: Option<OwnedFd>,

@@ -13,12 +13,12 @@
 use std::fs::{File, OpenOptions};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use nix::errno::Errno;
 
 use super::{hierarchy, write_err, Cgroup};
-use crate::error::{Error, Result};
+use crate::error::{IoContext, Result};
 
 /// The `tasks` files of a cgroup's v1 hierarchies, opened by the parent
 /// for the child to write, and its unified directory for CLONE_INTO_CGROUP.
@@ -38,12 +38,17 @@ impl SelfJoin {
             unified: None,
         };
         for (h, dir) in hierarchy::all().iter().zip(&cg.dirs) {
+            // std opens with O_CLOEXEC: the files end with the child's exec.
             if h.is_unified() {
-                let fd = open(dir, libc::O_RDONLY | libc::O_DIRECTORY, false)?;
+                let fd = OpenOptions::new()
+                    .read(true)
+                    .custom_flags(libc::O_DIRECTORY)
+                    .open(dir)
+                    .path(dir)?;
                 join.unified = Some((dir.clone(), fd.into()));
             } else {
                 let p = dir.join("tasks");
-                let f = open(&p, 0, true)?;
+                let f = OpenOptions::new().write(true).open(&p).path(&p)?;
                 join.tasks.push((p, f));
             }
         }
@@ -62,16 +67,4 @@ impl SelfJoin {
         }
         Ok(())
     }
-}
-
-fn open(path: &Path, flags: i32, write: bool) -> Result<File> {
-    OpenOptions::new()
-        .read(!write)
-        .write(write)
-        .custom_flags(flags | libc::O_CLOEXEC)
-        .open(path)
-        .map_err(|e| Error::Io {
-            path: path.to_path_buf(),
-            source: e,
-        })
 }

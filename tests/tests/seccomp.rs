@@ -388,6 +388,13 @@ fn notify_agent_answers_for_exec() {
     );
     let id = unique_id("scnotifyx");
     let pid = rt.start_container(&b, &id);
+    // The agent reads each connection on its own thread: wait for init's
+    // state first, so the two states cannot be pushed in either order.
+    assert!(
+        poll_until(Duration::from_secs(10), || agent.states().len() == 1),
+        "the agent got no state for init: {:?}",
+        agent.states()
+    );
     let out = rt.exec(
         &id,
         &["sh", "-c", "mkdir /tmp/e && [ -d /tmp/e ] && echo made"],

@@ -46,9 +46,6 @@ pub fn open_in_root(
     sys::openat2(root, &p, flags, 0, IN_ROOT)
 }
 
-/// `fstatfs` magic of procfs.
-pub const PROC_SUPER_MAGIC: i64 = 0x9fa0;
-
 /// Open `rel` (e.g. `sys/net/ipv4/ip_forward`, `self/attr/apparmor/exec`)
 /// under the `/proc` of `root`, refusing to be redirected (CVE-2025-52881):
 /// `/proc` must be the root of a procfs mount, and the lookup below it may
@@ -65,7 +62,7 @@ pub fn open_proc(root: BorrowedFd, rel: &str, flags: i32) -> std::result::Result
         .metadata()
         .map_err(|_| Errno::EIO)?
         .ino();
-    if fs.filesystem_type().0 != PROC_SUPER_MAGIC || ino != PROC_ROOT_INO {
+    if fs.filesystem_type() != nix::sys::statfs::PROC_SUPER_MAGIC || ino != PROC_ROOT_INO {
         return Err(Errno::EXDEV);
     }
     sys::openat2(

@@ -4,6 +4,13 @@ use nix::sys::signal::Signal;
 
 use crate::error::{Error, Result};
 
+/// `RTMIN` as runc (Go) and glibc number it: the kernel's first real-time
+/// signal is 32, and glibc keeps 32 and 33 for itself. musl keeps 34 too
+/// (its `SIGRTMIN()` is 35); skiff's numbering must not depend on its libc.
+pub const SIGRTMIN: i32 = 34;
+/// The kernel's last signal (`_NSIG - 1`).
+pub const SIGRTMAX: i32 = 64;
+
 /// Parse `TERM`, `SIGTERM`, `sigterm` or `15` into a signal number.
 ///
 /// Real-time signals are accepted as numbers and as `RTMIN+N` / `RTMAX-N`;
@@ -11,7 +18,7 @@ use crate::error::{Error, Result};
 pub fn parse(s: &str) -> Result<i32> {
     let bad = || Error::BadSignal(s.to_string());
     if let Ok(n) = s.parse::<i32>() {
-        return if (0..=libc::SIGRTMAX()).contains(&n) {
+        return if (0..=SIGRTMAX).contains(&n) {
             Ok(n)
         } else {
             Err(bad())
@@ -27,12 +34,8 @@ pub fn parse(s: &str) -> Result<i32> {
                 .and_then(|r| r.parse().ok())
                 .ok_or_else(bad)?
         };
-        let n = libc::SIGRTMIN() + off;
-        return if n <= libc::SIGRTMAX() {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
+        let n = SIGRTMIN + off;
+        return if n <= SIGRTMAX { Ok(n) } else { Err(bad()) };
     }
     if let Some(rest) = name.strip_prefix("RTMAX") {
         let off: i32 = if rest.is_empty() {
@@ -42,12 +45,8 @@ pub fn parse(s: &str) -> Result<i32> {
                 .and_then(|r| r.parse().ok())
                 .ok_or_else(bad)?
         };
-        let n = libc::SIGRTMAX() - off;
-        return if n >= libc::SIGRTMIN() {
-            Ok(n)
-        } else {
-            Err(bad())
-        };
+        let n = SIGRTMAX - off;
+        return if n >= SIGRTMIN { Ok(n) } else { Err(bad()) };
     }
     format!("SIG{name}")
         .parse::<Signal>()
@@ -75,7 +74,9 @@ mod tests {
         assert_eq!(parse("KILL").unwrap(), 9);
         assert_eq!(parse("SIGTERM").unwrap(), 15);
         assert_eq!(parse("sigusr1").unwrap(), libc::SIGUSR1);
-        assert_eq!(parse("RTMIN+1").unwrap(), libc::SIGRTMIN() + 1);
+        // runc's numbers, whatever the libc skiff is built with.
+        assert_eq!(parse("RTMIN+1").unwrap(), 35);
+        assert_eq!(parse("RTMAX-2").unwrap(), 62);
         for bad in ["-1", "100", "FOO", "SIG", "RTMIN+99", ""] {
             assert!(parse(bad).is_err(), "{bad}");
         }

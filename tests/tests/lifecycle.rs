@@ -258,7 +258,12 @@ fn kill_accepts_signal_names_and_numbers() {
         return;
     }
     let rt = Runtime::new();
-    let bundle = Bundle::sh(&trap_script(&[("USR1", "usr1"), ("USR2", "usr2")]));
+    let bundle = Bundle::sh(&trap_script(&[
+        ("USR1", "usr1"),
+        ("USR2", "usr2"),
+        ("35", "rt35"),
+        ("62", "rt62"),
+    ]));
     let id = unique_id("killsig");
     rt.start_container(&bundle, &id);
     assert!(wait_for_file(&bundle.rootfs().join("tmp/ready")));
@@ -280,6 +285,16 @@ fn kill_accepts_signal_names_and_numbers() {
     }
     assert_success(&rt.kill(&id, "SIGUSR2"), "kill SIGUSR2");
     assert!(poll_until(Duration::from_secs(10), || count("usr2") == 1));
+    // Real-time signals by name, numbered as runc numbers them (RTMIN is
+    // 34), whatever the libc skiff is linked with (musl's RTMIN is 35).
+    for (sig, line) in [("RTMIN+1", "rt35"), ("SIGRTMAX-2", "rt62")] {
+        assert_success(&rt.kill(&id, sig), &format!("kill {sig}"));
+        assert!(
+            poll_until(Duration::from_secs(10), || count(line) == 1),
+            "kill {sig} not delivered as {line}; log: {:?}",
+            fs::read_to_string(&log)
+        );
+    }
     assert_eq!(rt.status(&id), "running");
 }
 

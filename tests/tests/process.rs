@@ -39,6 +39,35 @@ fn args_env_and_cwd() {
     assert_eq!(out.lines().last(), Some("/home/alice"), "{out}");
 }
 
+/// A signal the caller ignores is not ignored in the container (an ignored
+/// disposition survives exec): init resets every signal, 1 to 64, also
+/// those the C library keeps for itself (34 in musl) and 64.
+#[test]
+fn ignored_signals_do_not_leak_into_the_container() {
+    if !preflight("ignored_signals_do_not_leak_into_the_container") {
+        return;
+    }
+    let rt = Runtime::new();
+    let bundle = Bundle::with_args(&["grep", "SigIgn", "/proc/self/status"]);
+    bundle.save();
+    let id = unique_id("sigign");
+    rt.track(&id);
+    let path = bundle.path().to_string_lossy().into_owned();
+    let mut cmd = rt.shell_command(
+        "trap '' USR1 34 64;",
+        &["run", "--bundle", &path, &id],
+        "</dev/null",
+    );
+    let out = rt.output(&mut cmd);
+    assert_success(&out, "run");
+    assert_eq!(
+        stdout(&out).trim(),
+        "SigIgn:\t0000000000000000",
+        "{}",
+        describe(&out)
+    );
+}
+
 #[test]
 fn env_is_exactly_the_configured_one() {
     if !preflight("env_is_exactly_the_configured_one") {

@@ -2,7 +2,6 @@
 //! map ids, run the runtime-namespace hooks, and record the state.
 
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use nix::sched::CloneFlags;
@@ -246,12 +245,7 @@ fn make_exec_fifo(
         }
         .step(|| format!("chown {}", fifo_path.display()))?;
     }
-    Ok(std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_PATH)
-        .open(&fifo_path)
-        .path(&fifo_path)?
-        .into())
+    crate::sys::open_path(&fifo_path).step(|| format!("open {} O_PATH", fifo_path.display()))
 }
 
 /// The socket init sends the pty master on, if any.

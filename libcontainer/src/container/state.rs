@@ -226,15 +226,9 @@ impl StateRoot {
             .create(&tmp)
             .path(&tmp)?;
         let res = lock_dir(&tmp).and_then(|lock| {
-            nix::fcntl::renameat2(
-                None,
-                &tmp,
-                None,
-                &dir,
-                nix::fcntl::RenameFlags::RENAME_NOREPLACE,
-            )
-            .map(|()| lock)
-            .map_err(std::io::Error::from)
+            crate::sys::rename_noreplace(&tmp, &dir)
+                .map(|()| lock)
+                .map_err(std::io::Error::from)
         });
         res.map_err(|e| {
             let _ = std::fs::remove_dir(&tmp);

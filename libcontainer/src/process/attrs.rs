@@ -102,9 +102,10 @@ fn personality(p: &LinuxPersonality) -> Result<Persona> {
     };
     for (i, f) in p.flags().iter().flatten().enumerate() {
         persona |= match f.as_str() {
-            "UNAME26" => Persona::UNAME26,
+            // UNAME26 and FDPIC_FUNCPTRS: nix names them on glibc only.
+            "UNAME26" => Persona::from_bits_retain(0x002_0000),
             "ADDR_NO_RANDOMIZE" => Persona::ADDR_NO_RANDOMIZE,
-            "FDPIC_FUNCPTRS" => Persona::FDPIC_FUNCPTRS,
+            "FDPIC_FUNCPTRS" => Persona::from_bits_retain(0x008_0000),
             "MMAP_PAGE_ZERO" => Persona::MMAP_PAGE_ZERO,
             "ADDR_COMPAT_LAYOUT" => Persona::ADDR_COMPAT_LAYOUT,
             "READ_IMPLIES_EXEC" => Persona::READ_IMPLIES_EXEC,

@@ -31,9 +31,8 @@ pub enum CgroupMode {
 impl CgroupMode {
     /// Detect the host's cgroup layout from /sys/fs/cgroup.
     pub fn detect() -> CgroupMode {
-        const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
         match nix::sys::statfs::statfs("/sys/fs/cgroup") {
-            Ok(s) if s.filesystem_type().0 == CGROUP2_SUPER_MAGIC => CgroupMode::V2,
+            Ok(s) if s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC => CgroupMode::V2,
             _ => CgroupMode::Bind,
         }
     }

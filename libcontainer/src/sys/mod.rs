@@ -99,6 +99,19 @@ pub fn openat(dir: BorrowedFd, path: &Path, flags: i32) -> SysResult<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
+/// open(2) of `path` with `O_PATH | O_CLOEXEC`. std's `OpenOptions` cannot
+/// do it everywhere: on musl its `O_ACCMODE` includes `O_PATH` (as
+/// `O_SEARCH`), so `custom_flags` drops it and the open reads instead.
+pub fn open_path(path: &Path) -> SysResult<OwnedFd> {
+    let fd = nix::fcntl::open(
+        path,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )?;
+    // SAFETY: open just returned this fd; nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
 /// Does this kernel have clone3(2)? Probed with a null argument of size 0,
 /// which the kernel refuses (EINVAL) before it reads or creates anything.
 pub fn has_clone3() -> bool {
@@ -157,6 +170,24 @@ pub fn openat2(
             e => return Err(e),
         }
     }
+}
+
+/// `renameat2(2)` with `RENAME_NOREPLACE`: rename `from` to `to`, failing
+/// with EEXIST if `to` exists. A raw syscall: nix offers it on glibc only.
+pub fn rename_noreplace(from: &Path, to: &Path) -> SysResult<()> {
+    let (from, to) = (cstr(from)?, cstr(to)?);
+    // SAFETY: both are valid NUL-terminated strings that outlive the call.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    Errno::result(ret).map(drop)
 }
 
 /// `OPEN_TREE_CLONE`: make a detached copy of the mount.
@@ -312,15 +343,30 @@ pub fn cloexec_from(first: u32) -> SysResult<()> {
     Ok(())
 }
 
-/// Reset every catchable signal to its default action (handlers and ignores set by
-/// the runtime must not leak into the container process).
+/// Reset every catchable signal, 1 to 64, to its default action (handlers
+/// and ignores set by the runtime must not leak into the container
+/// process). Through rt_sigaction(2) itself: the C libraries refuse the
+/// signals they keep for themselves (32 and 33 in glibc, 32 to 34 in musl),
+/// and an ignored one of those would leak across the exec.
 pub fn reset_signal_dispositions() {
-    for sig in 1..libc::SIGRTMAX() {
+    // The kernel's struct sigaction, all zero: handler SIG_DFL (0), no
+    // flags, no restorer, empty mask, whatever the field order.
+    let dfl = [0u64; 4];
+    for sig in 1..=64 {
         if sig == libc::SIGKILL || sig == libc::SIGSTOP {
             continue;
         }
-        // SAFETY: installing SIG_DFL is always sound; errors (invalid numbers) are ignored.
-        unsafe { libc::signal(sig, libc::SIG_DFL) };
+        // SAFETY: `dfl` is a valid, zeroed kernel sigaction that outlives the
+        // call, no old action is asked for, and SIG_DFL installs no handler.
+        unsafe {
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                sig,
+                dfl.as_ptr(),
+                std::ptr::null::<u64>(),
+                8usize,
+            )
+        };
     }
 }
 

@@ -25,11 +25,11 @@ use crate::error::{Error, IoContext, Result};
 
 /// Where the unified hierarchy is mounted.
 pub const MOUNT: &str = "/sys/fs/cgroup";
-const CGROUP2_SUPER_MAGIC: i64 = 0x6367_7270;
 
 /// Is this host's /sys/fs/cgroup a pure cgroup v2 hierarchy?
 pub fn is_v2_host() -> bool {
-    nix::sys::statfs::statfs(MOUNT).is_ok_and(|s| s.filesystem_type().0 == CGROUP2_SUPER_MAGIC)
+    nix::sys::statfs::statfs(MOUNT)
+        .is_ok_and(|s| s.filesystem_type() == nix::sys::statfs::CGROUP2_SUPER_MAGIC)
 }
 
 /// The controllers the root of the hierarchy offers (empty on v1/hybrid hosts).

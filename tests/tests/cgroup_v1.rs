@@ -209,6 +209,12 @@ fn lifecycle(rt: &Rt, tag: &str) -> Result<(), String> {
             st["status"] == "paused",
             format!("status {} after pause", st["status"]),
         )?;
+        // As runc: no exec into a paused container without --ignore-paused.
+        let out = rt.cmd(&["exec", &id, "true"]);
+        check(
+            !out.status.success(),
+            "exec into the paused container succeeded without --ignore-paused",
+        )?;
         rt.ok(&["resume", &id])?;
         check(
             f("freezer", "freezer.state") == "THAWED",

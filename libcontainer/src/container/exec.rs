@@ -9,7 +9,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Process;
 
 use super::clone::Cloned;
-use super::state::StateRoot;
+use super::state::{State, StateRoot};
 use super::{load, write_pid_file, Status};
 use crate::error::{Error, Result, SysContext};
 use crate::process::attrs::Attrs;
@@ -61,7 +61,14 @@ const NAMESPACES: [(&str, CloneFlags); 7] = [
 /// Start `opts.process` in container `id`; returns its host pid once it has
 /// executed. The caller is its parent and must wait for it.
 pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
-    let (s, status) = load(root, id)?;
+    exec_loaded(load(root, id)?, opts)
+}
+
+/// [`exec`] into a container whose state and status the caller has just
+/// read with [`load`] (the CLI needs its config to build the process
+/// first): each read costs the state file, /proc and the freezer again.
+pub fn exec_loaded((s, status): (State, Status), opts: &ExecOpts) -> Result<Pid> {
+    let id = s.id.as_str();
     let paused_ok = opts.ignore_paused && status == Status::Paused;
     if !paused_ok && !matches!(status, Status::Running | Status::Created) {
         return Err(Error::WrongStatus {
@@ -126,7 +133,10 @@ pub fn exec(root: &StateRoot, id: &str, opts: &ExecOpts) -> Result<Pid> {
         }
         (c, None) => c,
     };
-    if !opts.ignore_paused && cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
+    // `Running` was told from the freezer a moment ago; a created
+    // container and a sub-cgroup are asked now.
+    let asked = status != Status::Running || opts.sub_cgroup.is_some();
+    if !opts.ignore_paused && asked && cgroup.as_ref().is_some_and(|c| c.is_frozen()) {
         return Err(Error::WrongStatus {
             id: id.into(),
             status: "paused".into(),

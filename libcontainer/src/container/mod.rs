@@ -18,7 +18,7 @@ use nix::unistd::Pid;
 use serde_json::json;
 
 pub use create::{create, write_pid_file, CreateOpts, Created};
-pub use exec::{exec, ExecOpts};
+pub use exec::{exec, exec_loaded, ExecOpts};
 pub use run::{block_signals, wait_forwarding};
 pub use state::{State, StateRoot, Status};
 

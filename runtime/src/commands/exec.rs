@@ -208,8 +208,8 @@ type Started = (
 fn start(root: &Path, a: &ExecArgs) -> Result<Started> {
     libcontainer::exeseal::ensure_sealed()?;
     let root = StateRoot::open(root)?;
-    let (state, _) = container::load(&root, &a.id)?;
-    let process = build_process(state.config.process().as_ref(), a)?;
+    let loaded = container::load(&root, &a.id)?;
+    let process = build_process(loaded.0.config.process().as_ref(), a)?;
     let terminal = process.terminal().unwrap_or(false);
     // As runc: without --console-socket a foreground exec copies the pty to
     // its own stdio; a detached one has nobody to give it to.
@@ -241,7 +241,7 @@ fn start(root: &Path, a: &ExecArgs) -> Result<Started> {
     } else {
         Some(container::block_signals()?)
     };
-    let pid = container::exec(&root, &a.id, &opts)?;
+    let pid = container::exec_loaded(loaded, &opts)?;
     drop(opts);
     let console = match console {
         Some((ours, _)) => Some(super::tty::attach(super::tty::receive_master(&ours)?)?),

@@ -93,6 +93,11 @@ main() {
 	for name in "${names[@]}"; do
 		local reasonf=$IT_WORK/reason.$name logf=$IT_WORK/logs/$name.log ts=$SECONDS
 		rm -f "$reasonf"
+		if reference_not_needed "$name" "$passed_now"; then
+			echo "SKIP $name: the reference, runc, runs only where skiff's ${name%-runc} did not pass (IT_REFERENCE=all runs it)"
+			((skipn++))
+			continue
+		fi
 		rc=0
 		IT_REASON=$reasonf timeout -k 5 "${IT_TEST_TIMEOUT:-120}" bash "$0" --one "$name" >"$logf" 2>&1 || rc=$?
 		reason=$(cat "$reasonf" 2>/dev/null)

@@ -10,7 +10,8 @@
 # or this is not root; fails when the arm64 binaries are missing; exits
 # with run-arm64.sh's status otherwise (124: the run took longer than
 # IT_ARM64_TIMEOUT seconds, default 2400; 125: the VM gave no result).
-# IT_ARM64_REFERENCE (failed or all) goes to run-arm64.sh.
+# IT_ARM64_REFERENCE (failed or all) goes to run-arm64.sh, and so does
+# IT_REFERENCE (the shim part's runc twins, integration/vm/common.sh).
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
@@ -34,6 +35,7 @@ for try in 1 2; do
 	rc=0
 	"$repo/hack/vm/run" --arch arm64 --no-build --timeout "${IT_ARM64_TIMEOUT:-2400}" \
 		${IT_ARM64_REFERENCE:+-e "IT_ARM64_REFERENCE=$IT_ARM64_REFERENCE"} \
+		${IT_REFERENCE:+-e "IT_REFERENCE=$IT_REFERENCE"} \
 		integration/vm/run-arm64.sh "$@" || rc=$?
 	((rc == 123 && try == 1)) || break
 	echo "# vm-arm64: the guest kernel oopsed (boot $try); booting again"

@@ -14,6 +14,8 @@
 # Prints `SKIP vm-v1: <why>` and exits 0 when the image cannot be built;
 # exits 1 if a boot's tests failed (124: a run took longer than
 # IT_V1_TIMEOUT seconds, default 1200; 125: the VM gave no result).
+# IT_REFERENCE (failed or all: runc's shim where skiff's did not pass, or
+# always) goes to run-v1.sh.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
@@ -41,7 +43,7 @@ for spec in "${layouts[@]}"; do
 	t1=$SECONDS
 	r=0
 	"$repo/hack/vm/run" --cgroup "$layout" --no-build --timeout "${IT_V1_TIMEOUT:-1200}" \
-		integration/vm/run-v1.sh "${parts[@]}" || r=$?
+		${IT_REFERENCE:+-e "IT_REFERENCE=$IT_REFERENCE"} integration/vm/run-v1.sh "${parts[@]}" || r=$?
 	echo "# vm-v1 $layout: exit $r in $((SECONDS - t1))s"
 	((r == 0)) || rc=1
 done

@@ -73,7 +73,6 @@ SHIM_LINK := -C target-feature=+crt-static -C relocation-model=static \
 CRI_MANIFEST := integration/cri/Cargo.toml
 
 build: deps
-	PATH=$$HOME/.cargo/bin:$$PATH $(CARGO) build --release --workspace --exclude skiff --exclude $(SHIM)
 	@$(MAKE) --no-print-directory $(SECCOMP_MUSL)/libseccomp.a
 	PATH=$$HOME/.cargo/bin:$$PATH LIBSECCOMP_LIB_PATH=$(CURDIR)/$(SECCOMP_MUSL) \
 		$(CARGO) rustc --release --target $(SKIFF_TRIPLE) -p skiff --bin skiff -- $(SKIFF_LINK)

@@ -6,7 +6,8 @@
 # of that name. With both, the systemd boot runs only the tests where the
 # driver matters; alone, either runs every test (`make test` runs systemd
 # alone). IT_K8S_LOOP_HANDLERS (default "skiff runc") names the handlers
-# that run the 30-pod loop; IT_K8S_REFERENCE (default failed: runc's tests
+# that run the pod loop and IT_K8S_LOOP_ROUNDS (default 3) its rounds of
+# 10 pods; IT_K8S_REFERENCE (default failed: runc's tests
 # only when skiff failed one; all: side by side) is suite.sh's
 # K8S_REFERENCE. (critest against containerd 2.x runs in `make
 # vm-test`: integration/vm/suite-critest2.sh.)
@@ -39,6 +40,7 @@ for part in $parts; do
 		[[ $part == systemd && " $parts " == *" cgroupfs "* ]] && tests=("${systemd_tests[@]}")
 		SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
 			-e "K8S_CGROUP_DRIVER=$part" -e "K8S_LOOP_HANDLERS=${IT_K8S_LOOP_HANDLERS:-skiff runc}" \
+			-e "K8S_LOOP_ROUNDS=${IT_K8S_LOOP_ROUNDS:-3}" \
 			-e "K8S_REFERENCE=${IT_K8S_REFERENCE:-failed}" \
 			${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$part"} \
 			integration/k8s/suite.sh "${tests[@]}" || r=$?

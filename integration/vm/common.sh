@@ -26,12 +26,17 @@ skiff_passed_what_runc_failed() {
 	[[ $twin != "$1" && " $2 " == *" $twin "* ]]
 }
 
+# reference_always: IT_REFERENCE=all, runc's run of every test that has
+# one. The default, IT_REFERENCE=failed, runs runc's twin of a test only
+# where skiff's did not pass, for make test's time (the shim's and CRIU's
+# references took ~200 s of the vm stage), as critest's
+# (CRITEST_REFERENCE), the arm64 stage's and the kubelet's references do.
+reference_always() {
+	[[ ${IT_REFERENCE:-failed} == all ]]
+}
+
 # reference_not_needed NAME PASSED: NAME is runc's run of a test whose twin
-# passed (as above), and IT_REFERENCE is not `all`: the runners skip it.
-# The default, IT_REFERENCE=failed, is for make test's time (the shim's and
-# CRIU's references took ~200 s of the vm stage), as critest's
-# (CRITEST_REFERENCE), the arm64 stage's and the kubelet's references run
-# only where skiff did not pass.
+# passed (as above), and not reference_always: the runners skip it.
 reference_not_needed() {
-	[[ ${IT_REFERENCE:-failed} != all ]] && skiff_passed_what_runc_failed "$1" "$2"
+	! reference_always && skiff_passed_what_runc_failed "$1" "$2"
 }

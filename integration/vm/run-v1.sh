@@ -8,14 +8,15 @@
 #      steps as the reference), and lifecycle, exec, crash, check, and
 #      checkpoint (CRIU restores into the v1 cgroups);
 #   2. the shim under containerd 1.6 with ctr, skiff's shim, and runc's
-#      shim where skiff's did not pass (all: IT_REFERENCE=all): a memory limit lands in memory.limit_in_bytes, v1
-#      metrics, pause/resume through the freezer, an OOM kill reported
-#      before the exit, nothing left behind; podman (cgroupfs manager) with
-#      --memory and --pids-limit, with skiff and runc as its runtime; the
-#      systemd driver (the runtime's --systemd-cgroup: a transient scope,
-#      limits in its v1 directories, update, delete) and podman's systemd
-#      cgroup manager; CRI pods (skiff-cri-test) with the cgroupfs handlers and
-#      skiff's systemd-driver one.
+#      shim where skiff's did not pass (all: IT_REFERENCE=all): a memory
+#      limit lands in memory.limit_in_bytes, v1 metrics, pause/resume
+#      through the freezer, an OOM kill reported before the exit, nothing
+#      left behind; podman (cgroupfs manager) with --memory and
+#      --pids-limit, with skiff and runc as its runtime; the systemd driver
+#      (the runtime's --systemd-cgroup: a transient scope, limits in its v1
+#      directories, update, delete) and podman's systemd cgroup manager;
+#      CRI pods (skiff-cri-test) with the cgroupfs handlers and skiff's
+#      systemd-driver one.
 #
 #   integration/vm/run-v1.sh [PART...]   # parts: conformance shim
 #
@@ -174,7 +175,8 @@ t_nothing_left() {
 }
 
 # part_shim: each test with skiff's shim, then with runc's, the reference,
-# where skiff's did not pass (every test with IT_REFERENCE=all; common.sh);
+# where skiff's did not pass (every test with IT_REFERENCE=all:
+# reference_always, common.sh);
 # a table, then the verdicts.
 part_shim() {
 	source "$here/shim-lib.sh"
@@ -186,7 +188,7 @@ part_shim() {
 		RT_BIN=runc RT_BIN_NAME=$rt
 		[[ $rt == runc ]] || RT_BIN=$R/skiff
 		for t in "${SHIM_TESTS[@]}"; do
-			if [[ $rt == runc && ${IT_REFERENCE:-failed} != all && ${res[$t/skiff]} == PASS ]]; then
+			if [[ $rt == runc && ${res[$t/skiff]} == PASS ]] && ! reference_always; then
 				res[$t/runc]=not-run
 				continue
 			fi

@@ -12,7 +12,7 @@
 #   prints `SKIP vm: <why>` and exits 0.
 # - Exit status: 0 all passed (or skipped); 1 some test failed; 2 the
 #   in-VM setup failed; 124 the VM run timed out (IT_VM_TIMEOUT seconds,
-#   default 3600: the boot takes ~24 min on a usual 2-core host, and TCG
+#   default 3600: the boot takes ~21-23 min on a usual 2-core host, and TCG
 #   has been seen running 1.5-1.9 times slower on a slow day); 125 the VM
 #   gave no result.
 # - Passes RUNTIME, IT_* and SKIFF_VM_* on to the VM run / hack/vm.

@@ -176,8 +176,7 @@ t_nothing_left() {
 
 # part_shim: each test with skiff's shim, then with runc's, the reference,
 # where skiff's did not pass (every test with IT_REFERENCE=all:
-# reference_always, common.sh);
-# a table, then the verdicts.
+# reference_always, common.sh); a table, then the verdicts.
 part_shim() {
 	source "$here/shim-lib.sh"
 	shim_setup >"$W/shim-setup.out" 2>&1 || { cat "$W/shim-setup.out"; ((fails++)); return; }

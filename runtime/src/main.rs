@@ -1,5 +1,6 @@
 //! `skiff`: an OCI container runtime with runc's command line.
 
+mod arena;
 mod commands;
 mod logging;
 
@@ -7,6 +8,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// Every allocation of skiff goes through the bump arena (see arena.rs).
+#[global_allocator]
+static ALLOC: arena::Arena<{ arena::SIZE }> = arena::Arena::new();
 
 const VERSION: &str = concat!(
     "version ",

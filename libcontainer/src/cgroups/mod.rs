@@ -121,6 +121,15 @@ pub(crate) fn descendants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Try to remove the cgroup `dir` alone: true if it is gone (removed, or
+/// not there); false if it is still there (busy, or it has sub-cgroups).
+pub(crate) fn rmdir_done(dir: &std::path::Path) -> bool {
+    match std::fs::remove_dir(dir) {
+        Ok(()) => true,
+        Err(e) => e.kind() == std::io::ErrorKind::NotFound,
+    }
+}
+
 /// The pids in `dir` and its sub-cgroups (cgroup.procs of each, as runc's
 /// GetAllPids); a directory that does not exist holds none.
 pub(crate) fn procs_below(dir: &std::path::Path) -> Result<Vec<i32>> {

@@ -281,6 +281,10 @@ impl Cgroup {
                 );
             }
         }
+        // Seldom any sub-cgroups: the cgroup alone first (no listing).
+        if super::rmdir_done(&self.dir) {
+            return Ok(());
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         // Sub-cgroups first, deepest first (a cgroup with children cannot
         // be removed).

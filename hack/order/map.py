@@ -41,15 +41,22 @@ def funcs(map_path, out_path):
     print(f"{rng[0]:#x} {rng[1]:#x}")
 
 
+def report(path, kind, want, have, limit, why):
+    """Print how many of the `want` entries (KIND) of the order file PATH
+    are in the build (`have`), and a WARN when more than `limit` of them
+    (a fraction) are missing; WHY says what a stale file costs."""
+    n = sum(1 for w in want if w in have)
+    print(f"hack/order: {n} of the {len(want)} {kind} of {path} are in this build")
+    if len(want) - n > limit * len(want):
+        print(f"hack/order: WARN {path} is stale, {why}: "
+              "run hack/order/gen (as root) and make build again")
+
+
 def matched(order_path, map_path):
     _, names = table(map_path)
-    have = set(names.values())
     want = [line.strip() for line in open(order_path) if line.strip()]
-    n = sum(1 for w in want if w in have)
-    print(f"hack/order: {n} of the {len(want)} names of {order_path} are in this build")
-    if len(want) - n > 0.01 * len(want):
-        print(f"WARN hack/order: {order_path} is stale, the hot code is not packed: "
-              "run hack/order/gen (as root) and make build again")
+    report(order_path, "names", want, set(names.values()), 0.01,
+           "the hot code is not packed")
 
 
 def entries(map_path):

@@ -177,10 +177,8 @@ def script(binary, map_path, order_path, out_path):
 def matched(ld_path, map_path):
     have = {pattern(f, s) for _, _, f, s in input_sections(map_path)}
     want = [line.strip() for line in open(ld_path) if line.startswith("    *")]
-    n = sum(1 for w in want if w in have)
-    print(f"hack/order: {n} of the {len(want)} sections of {ld_path} are in this build")
-    if len(want) - n > 0.05 * len(want):
-        print(f"hack/order: WARN {ld_path} is stale: run hack/order/gen again", file=sys.stderr)
+    linkmap.report(ld_path, "sections", want, have, 0.05,
+                   "the hot read-only data is not packed")
 
 
 if __name__ == "__main__":

@@ -61,8 +61,13 @@ impl<const N: usize> Arena<N> {
         let base = self.base();
         let mut cur = self.next.load(Ordering::Relaxed);
         loop {
-            // The arena is page-aligned and align is a power of two.
-            let start = (cur + layout.align() - 1) & !(layout.align() - 1);
+            // The address is aligned, not the offset: an alignment can be
+            // larger than the arena's own (a power of two either way).
+            let mask = layout.align() - 1;
+            let start = match (base + cur).checked_add(mask) {
+                Some(up) => (up & !mask) - base,
+                None => return std::ptr::null_mut(),
+            };
             let end = match start.checked_add(layout.size()) {
                 Some(end) if end <= N => end,
                 _ => return std::ptr::null_mut(),
@@ -170,6 +175,20 @@ mod tests {
             // r is the last: the next block takes its place.
             A.dealloc(r, l8);
             assert_eq!(A.alloc(l8), r);
+        }
+    }
+
+    #[test]
+    fn alignments_above_the_arenas_own_hold() {
+        static A: Arena<65536> = Arena::new();
+        let small = Layout::from_size_align(8, 8).unwrap();
+        let wide = Layout::from_size_align(16, 16384).unwrap();
+        unsafe {
+            let p = A.alloc(small);
+            let q = A.alloc(wide);
+            assert!(A.offset(q).is_some());
+            assert_eq!(q as usize % 16384, 0);
+            assert!(q as usize >= p as usize + 8);
         }
     }
 

@@ -3,6 +3,8 @@
 mod arena;
 mod commands;
 mod logging;
+#[cfg(target_arch = "x86_64")]
+mod memcpy;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -149,3 +149,58 @@ impl<T> IoContext<T> for std::io::Result<T> {
         })
     }
 }
+
+/// `err` and its causes on one line, `outer: cause: ...`, as runc prints an
+/// error. A cause is left out when the error before it already ends with its
+/// text: [`Error`]'s messages carry their errno or I/O error, which is also
+/// their source, and `{:#}` of an `anyhow::Error` printed it twice.
+pub fn one_line(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = err.to_string();
+    let mut prev = line.clone();
+    let mut cause = err.source();
+    while let Some(e) = cause {
+        let text = e.to_string();
+        if !prev.ends_with(&text) {
+            line.push_str(": ");
+            line.push_str(&text);
+        }
+        prev = text;
+        cause = e.source();
+    }
+    line.replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A context around an error, as anyhow's `.context()` makes one.
+    #[derive(Debug, thiserror::Error)]
+    #[error("create container c1")]
+    struct Ctx(#[source] Error);
+
+    #[test]
+    fn one_line_prints_each_cause_once() {
+        let e = Ctx(Error::Sys {
+            step: "send on channel".into(),
+            source: Errno::EMSGSIZE,
+        });
+        assert_eq!(
+            one_line(&e),
+            "create container c1: send on channel: EMSGSIZE: Message too long"
+        );
+        let e = Ctx(Error::Io {
+            path: "/b/config.json".into(),
+            source: std::io::Error::other("two\nlines"),
+        });
+        assert_eq!(
+            one_line(&e),
+            "create container c1: /b/config.json: two lines"
+        );
+        // A cause that its error does not repeat is printed.
+        assert_eq!(
+            one_line(&Ctx(Error::Child("x".into()))),
+            "create container c1: x"
+        );
+    }
+}

@@ -112,7 +112,7 @@ impl Logging {
     /// Report the error that ends the command: one log line and, when the
     /// log goes to a file, the plain message on stderr too (as runc does).
     pub fn fatal(&self, err: &anyhow::Error) {
-        let msg = format!("{err:#}").replace('\n', " ");
+        let msg = libcontainer::error::one_line(err.as_ref());
         tracing::error!("{msg}");
         if self.to_file {
             let _ = writeln!(std::io::stderr(), "{msg}");

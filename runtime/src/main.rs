@@ -124,7 +124,7 @@ fn main() -> ExitCode {
     let log = match logging::init(cli.log.as_deref(), cli.log_format, cli.debug) {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("skiff: {e:#}");
+            eprintln!("skiff: {}", libcontainer::error::one_line(e.as_ref()));
             return ExitCode::from(1);
         }
     };

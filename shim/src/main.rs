@@ -82,7 +82,7 @@ fn run() -> Result<()> {
                 .map_err(anyhow::Error::from)
                 .and_then(|()| serve::serve(&flags));
             if let Err(e) = &r {
-                log::error!("skiff shim: {e:#}");
+                log::error!("skiff shim: {}", libcontainer::error::one_line(e.as_ref()));
             }
             r
         }
@@ -91,7 +91,10 @@ fn run() -> Result<()> {
 
 fn main() {
     if let Err(e) = run() {
-        eprintln!("containerd-shim-skiff-v2: {e:#}");
+        eprintln!(
+            "containerd-shim-skiff-v2: {}",
+            libcontainer::error::one_line(e.as_ref())
+        );
         std::process::exit(1);
     }
 }

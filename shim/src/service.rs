@@ -90,7 +90,7 @@ fn to_status(e: anyhow::Error) -> ttrpc::Error {
         e.downcast_ref::<libcontainer::Error>()
             .map_or(Code::UNKNOWN, helper::code_of)
     };
-    err(code, format!("{e:#}"))
+    err(code, libcontainer::error::one_line(e.as_ref()))
 }
 
 fn lc(e: libcontainer::Error) -> ttrpc::Error {
@@ -393,8 +393,13 @@ impl Task for Service {
 
     fn checkpoint(&self, _: &TtrpcContext, req: CheckpointTaskRequest) -> ttrpc::Result<Empty> {
         log::debug!("checkpoint {:?}", req);
-        let o = crate::options::checkpoint_options(req.options.as_ref(), &req.path)
-            .map_err(|e| err(Code::INVALID_ARGUMENT, format!("{e:#}")))?;
+        let o =
+            crate::options::checkpoint_options(req.options.as_ref(), &req.path).map_err(|e| {
+                err(
+                    Code::INVALID_ARGUMENT,
+                    libcontainer::error::one_line(e.as_ref()),
+                )
+            })?;
         let mut g = self.lock();
         let c = task(&mut g, &req.id)?;
         if !matches!(c.init.status, Status::Running | Status::Paused) {

@@ -172,3 +172,35 @@ fn deeply_nested_json() {
         assert!(problems.is_empty(), "{}", problems.join("\n"));
     }
 }
+
+/// Annotations of 120 KB (the state JSON the hooks get carries them to
+/// init, once) run; 300 KB of them fail at once with one line naming
+/// `annotations` and leave nothing behind. Before, a state over 64 KiB
+/// made `run` wait for ever: the send failed and skiff waited for init's
+/// reply while init waited for the message.
+#[test]
+fn large_annotations() {
+    if !preflight("large_annotations") {
+        return;
+    }
+    let rt = Runtime::new();
+    let bundle = Bundle::new();
+    let b = bundle.path().to_string_lossy().into_owned();
+    let with = |each: usize| {
+        let mut cfg = default_config();
+        cfg["process"]["args"] = serde_json::json!(["true"]);
+        cfg["annotations"] = serde_json::json!({"a": "a".repeat(each), "b": "b".repeat(each)});
+        serde_json::to_vec(&cfg).unwrap()
+    };
+    fs::write(bundle.config_path(), with(60_000)).unwrap();
+    let id = unique_id("bigann");
+    rt.track(&id);
+    let out = rt.skiff(&["run", "--bundle", &b, &id]);
+    assert!(
+        out.status.success(),
+        "120 KB of annotations: {}",
+        describe(&out)
+    );
+    let problems = check_config(&rt, &bundle, "300KB", &with(150_000), "annotations");
+    assert!(problems.is_empty(), "{}", problems.join("\n"));
+}

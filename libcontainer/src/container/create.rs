@@ -335,7 +335,20 @@ fn handshake(
     let created = state_json(state, Status::Created);
     chan.send_to_child(&Msg::Go {
         state: created.clone(),
-        created: created.clone(),
+    })
+    .map_err(|e| match e {
+        // Only the annotations can make the state this large.
+        Error::Sys {
+            source: nix::errno::Errno::EMSGSIZE,
+            ..
+        } => Error::Invalid {
+            field: "annotations".into(),
+            msg: format!(
+                "too large: the state JSON for the hooks is {} bytes, more than one message to init holds",
+                created.len()
+            ),
+        },
+        e => e,
     })?;
     loop {
         match chan.recv()? {

@@ -7,8 +7,8 @@ use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use nix::sys::socket::{
-    recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned, MsgFlags,
-    SockFlag, SockType,
+    recv, recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
+    MsgFlags, SockFlag, SockType,
 };
 use serde::{Deserialize, Serialize};
 
@@ -19,10 +19,9 @@ use crate::error::{Error, Result, SysContext};
 pub enum Msg {
     /// Parent to child: ids are mapped and the hooks' state is known: go on.
     Go {
-        /// The state JSON (status creating) for createContainer hooks.
+        /// The state JSON for the createContainer and startContainer hooks
+        /// (status created: runc has no "creating" for hooks either).
         state: String,
-        /// The state JSON (status created) for startContainer hooks.
-        created: String,
     },
     /// Child to parent: mounts are done, run prestart and createRuntime.
     RunHooks,
@@ -73,11 +72,19 @@ impl Channel {
     }
 
     /// Send `msg` to a child that may have failed before reading it: then
-    /// the error is the reason it queued ([`Msg::Failed`]), not EPIPE.
+    /// the error is the reason it queued ([`Msg::Failed`]), not EPIPE. Any
+    /// other error (the message too large, say) is returned as it is: the
+    /// child is still waiting, and a receive would wait for ever.
     pub fn send_to_child(&self, msg: &Msg) -> Result<()> {
-        self.send(msg).map_err(|e| match self.recv() {
-            Ok(Some(Msg::Failed(reason))) => Error::Child(reason),
-            _ => e,
+        self.send(msg).map_err(|e| match e {
+            Error::Sys {
+                source: nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET,
+                ..
+            } => match self.recv() {
+                Ok(Some(Msg::Failed(reason))) => Error::Child(reason),
+                _ => e,
+            },
+            e => e,
         })
     }
 
@@ -105,9 +112,31 @@ impl Channel {
 
     /// Receive the next message and the fd attached to it, if any.
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
-        let mut buf = vec![0u8; 64 * 1024];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
         let mut reset = false;
+        // The next message's whole length first (peeked with MSG_TRUNC; no
+        // control buffer, so no fd is taken), then a buffer of that size:
+        // a fixed 64 KiB one cost its zeroing and ~16 page faults in each
+        // process on every receive, more than the extra system call.
+        let len = loop {
+            match recv(
+                self.fd.as_raw_fd(),
+                &mut [],
+                MsgFlags::MSG_PEEK | MsgFlags::MSG_TRUNC,
+            ) {
+                Ok(len) => break len,
+                Err(nix::errno::Errno::EINTR) => continue,
+                // The other end closed with a message of ours unread: the
+                // kernel reports that once, before what it had sent
+                // (a `Failed`, say), which is still queued.
+                Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
+                Err(e) => return Err(e).step(|| "receive on channel".into()),
+            }
+        };
+        if len == 0 {
+            return Ok(None);
+        }
+        let mut buf = vec![0u8; len];
+        let mut space = nix::cmsg_space!([RawFd; 1]);
         let (n, fd) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
@@ -130,16 +159,10 @@ impl Channel {
                     break (m.bytes, fd);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
-                // The other end closed with a message of ours unread: the
-                // kernel reports that once, before what it had sent
-                // (a `Failed`, say), which is still queued.
                 Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
                 Err(e) => return Err(e).step(|| "receive on channel".into()),
             }
         };
-        if n == 0 {
-            return Ok(None);
-        }
         let msg = serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::Child(format!("bad message on channel: {e}")))?;
         Ok(Some((msg, fd)))
@@ -153,10 +176,7 @@ mod tests {
     #[test]
     fn roundtrip_and_eof() {
         let (a, b) = pair().unwrap();
-        let go = Msg::Go {
-            state: "{}".into(),
-            created: "{}".into(),
-        };
+        let go = Msg::Go { state: "{}".into() };
         a.send(&go).unwrap();
         assert_eq!(b.recv().unwrap(), Some(go));
         let null = std::fs::File::open("/dev/null").unwrap();
@@ -166,6 +186,36 @@ mod tests {
         assert!(fd.is_some());
         drop(b);
         assert_eq!(a.recv().unwrap(), None);
+    }
+
+    /// A message is received whole whatever its size (the buffer is sized
+    /// by a peek), with its fd.
+    #[test]
+    fn large_message_with_fd() {
+        let (a, b) = pair().unwrap();
+        let big = Msg::Go {
+            state: "s".repeat(150_000),
+        };
+        let null = std::fs::File::open("/dev/null").unwrap();
+        a.send_with_fd(&big, Some(null.as_raw_fd())).unwrap();
+        a.send(&Msg::Ready).unwrap();
+        let (m, fd) = b.recv_with_fd().unwrap().unwrap();
+        assert_eq!(m, big);
+        assert!(fd.is_some());
+        assert_eq!(
+            b.recv_with_fd().unwrap().map(|(m, fd)| (m, fd.is_none())),
+            Some((Msg::Ready, true))
+        );
+    }
+
+    /// A send that fails while the child waits (a message over the
+    /// socket's limit) returns its error at once.
+    #[test]
+    fn oversized_send_to_a_waiting_child_fails_at_once() {
+        let (a, _b) = pair().unwrap();
+        let huge = Msg::Failed("x".repeat(8 << 20));
+        let e = a.send_to_child(&huge).unwrap_err();
+        assert!(e.to_string().contains("EMSGSIZE"), "{e}");
     }
 
     /// A child that fails with the parent's message unread: its `Failed`

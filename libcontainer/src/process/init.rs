@@ -119,9 +119,8 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     }
     let go = Msg::Go {
         state: String::new(),
-        created: String::new(),
     };
-    let Msg::Go { state, created } = wait_for(&a.chan, &go)? else {
+    let Msg::Go { state } = wait_for(&a.chan, &go)? else {
         return Err(Error::Child("expected Go".into()));
     };
     for (flag, fd) in &a.join {
@@ -273,7 +272,7 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     // its capabilities and (without no_new_privs) under its seccomp filter.
     let become_then_hooks = fin
         .switch_user()
-        .and_then(|()| hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &created, None));
+        .and_then(|()| hooks::run(spec.hooks().as_ref(), Kind::StartContainer, &state, None));
     let err = match become_then_hooks {
         Ok(()) => match fin.exec() {
             Ok(never) => match never {},

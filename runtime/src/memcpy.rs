@@ -21,51 +21,45 @@ use core::ptr::{read_unaligned, write_unaligned};
 /// two ranges not overlapping.
 #[no_mangle]
 pub unsafe extern "C" fn __wrap_memcpy(dst: *mut u8, src: *const u8, n: usize) -> *mut u8 {
-    // SAFETY: each branch reads only src[0..n] and writes only dst[0..n]
-    // (the two accesses of a pair overlap when n is under twice their
-    // width), which the caller guarantees are valid and disjoint.
+    // SAFETY: the caller's contract, passed on; each branch keeps to the
+    // n bytes (`pair`'s bound: n is at least the width and at most twice it).
     unsafe {
-        if n >= 33 {
-            core::arch::asm!(
+        match n {
+            33.. => core::arch::asm!(
                 "rep movsb",
                 inout("rcx") n => _,
                 inout("rdi") dst => _,
                 inout("rsi") src => _,
                 options(nostack, preserves_flags)
-            );
-        } else if n >= 16 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u128>()),
-                read_unaligned(src.add(n - 16).cast::<u128>()),
-            );
-            write_unaligned(dst.cast::<u128>(), a);
-            write_unaligned(dst.add(n - 16).cast::<u128>(), b);
-        } else if n >= 8 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u64>()),
-                read_unaligned(src.add(n - 8).cast::<u64>()),
-            );
-            write_unaligned(dst.cast::<u64>(), a);
-            write_unaligned(dst.add(n - 8).cast::<u64>(), b);
-        } else if n >= 4 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u32>()),
-                read_unaligned(src.add(n - 4).cast::<u32>()),
-            );
-            write_unaligned(dst.cast::<u32>(), a);
-            write_unaligned(dst.add(n - 4).cast::<u32>(), b);
-        } else if n >= 2 {
-            let (a, b) = (
-                read_unaligned(src.cast::<u16>()),
-                read_unaligned(src.add(n - 2).cast::<u16>()),
-            );
-            write_unaligned(dst.cast::<u16>(), a);
-            write_unaligned(dst.add(n - 2).cast::<u16>(), b);
-        } else if n == 1 {
-            *dst = *src;
+            ),
+            16.. => pair::<u128>(dst, src, n),
+            8.. => pair::<u64>(dst, src, n),
+            4.. => pair::<u32>(dst, src, n),
+            2.. => pair::<u16>(dst, src, n),
+            1 => *dst = *src,
+            0 => {}
         }
     }
     dst
+}
+
+/// Copy `n` bytes, `size_of::<T>() <= n <= 2 * size_of::<T>()`, as two `T`s
+/// that overlap unless `n` is twice the width: the first `T` and the last.
+///
+/// # Safety
+/// As [`__wrap_memcpy`], with `n` in those bounds.
+#[inline(always)]
+unsafe fn pair<T: Copy>(dst: *mut u8, src: *const u8, n: usize) {
+    let last = n - core::mem::size_of::<T>();
+    // SAFETY: both reads lie in src[0..n], both writes in dst[0..n].
+    unsafe {
+        let (a, b) = (
+            read_unaligned(src.cast::<T>()),
+            read_unaligned(src.add(last).cast::<T>()),
+        );
+        write_unaligned(dst.cast::<T>(), a);
+        write_unaligned(dst.add(last).cast::<T>(), b);
+    }
 }
 
 #[cfg(test)]

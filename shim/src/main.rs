@@ -17,8 +17,10 @@ mod options;
 mod process;
 mod serve;
 mod service;
+mod shutdown;
 mod stats;
 mod stats_v1;
+mod status;
 
 use std::io::Write;
 

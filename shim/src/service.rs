@@ -20,40 +20,13 @@ use libcontainer::container;
 use crate::container::Container;
 use crate::events::Events;
 use crate::exits::live;
-use crate::helper;
 use crate::oom::OomWatch;
 use crate::options::Options;
 use crate::process::{err, IoPaths, Process, Status};
+use crate::shutdown::Shutdown;
+use crate::status::{lc, not_found, to_status};
 use crate::{stats, stats_v1};
 use libcontainer::cgroups::Cgroup;
-
-/// Set when the shim should exit.
-#[derive(Debug, Default)]
-pub struct Shutdown {
-    done: Mutex<bool>,
-    cond: Condvar,
-}
-
-impl Shutdown {
-    /// Ask the shim to exit.
-    pub fn signal(&self) {
-        if let Ok(mut d) = self.done.lock() {
-            *d = true;
-            self.cond.notify_all();
-        }
-    }
-
-    /// Block until [`Shutdown::signal`].
-    pub fn wait(&self) {
-        let Ok(mut d) = self.done.lock() else { return };
-        while !*d {
-            match self.cond.wait(d) {
-                Ok(g) => d = g,
-                Err(_) => return,
-            }
-        }
-    }
-}
 
 /// The shim's task service.
 #[derive(Debug)]
@@ -80,25 +53,6 @@ pub(crate) fn now() -> Timestamp {
         nanos: d.subsec_nanos() as i32,
         ..Default::default()
     }
-}
-
-/// libcontainer and io errors as gRPC statuses.
-fn to_status(e: anyhow::Error) -> ttrpc::Error {
-    let code = if let Some(f) = e.downcast_ref::<helper::Failed>() {
-        f.code
-    } else {
-        e.downcast_ref::<libcontainer::Error>()
-            .map_or(Code::UNKNOWN, helper::code_of)
-    };
-    err(code, libcontainer::error::one_line(e.as_ref()))
-}
-
-fn lc(e: libcontainer::Error) -> ttrpc::Error {
-    to_status(e.into())
-}
-
-fn not_found(what: &str) -> ttrpc::Error {
-    err(Code::NOT_FOUND, format!("{what}: not found"))
 }
 
 impl Service {

@@ -69,7 +69,7 @@ wait_field() {
 	return 1
 }
 # wait_ready POD [SECS]
-wait_ready() { kn wait --for=condition=Ready "pod/$1" --timeout "${2:-600}s" >/dev/null || { log "$H/$1 not Ready: $(pod_why "$1")"; return 1; }; }
+wait_ready() { kn wait --for=condition=Ready "pod/$1" --timeout "${2:-300}s" >/dev/null || { log "$H/$1 not Ready: $(pod_why "$1")"; return 1; }; }
 pod_why() { field "$1" '{.status.phase} {.status.containerStatuses[*].state}'; }
 # has TEXT WANT: TEXT contains WANT (logs both otherwise).
 has() { [[ $1 == *"$2"* ]] && return 0; log "$H: want '$2' in: $1"; return 1; }
@@ -350,6 +350,10 @@ run_handler() {
 			: >"$OUT/$t-$H.err"
 		elif ("t_$t") 2>"$OUT/$t-$H.err"; then st=passed; else st=failed; fi
 		echo "$t $st $((SECONDS - t1))" >>"$OUT/results-$H"
+		# As each test ends (a stage stopped at its timeout still shows
+		# how far it got, and why a test failed).
+		echo "# $name $H: $t $st in $((SECONDS - t1))s"
+		sed "s#^#  [$t/$H] #" "$OUT/$t-$H.err" >&2
 	done
 }
 
@@ -379,7 +383,6 @@ for H in "${HANDLERS[@]}"; do
 	while read -r t st n; do
 		result[$t/$H]=$st secs[$t/$H]=$n
 	done <"$OUT/results-$H"
-	for t in "${TESTS[@]}"; do [[ ! -e $OUT/$t-$H.err ]] || sed "s#^#  [$t/$H] #" "$OUT/$t-$H.err" >&2; done
 done
 
 printf '%-8s %-8s %s\n' runc skiff test

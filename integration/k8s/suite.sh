@@ -18,6 +18,8 @@ source "$repo/integration/vm/shim-lib.sh"
 source "$repo/integration/vm/containerd2-lib.sh"
 source "$here/cluster.sh"
 source "$here/pods.sh"
+# shellcheck source=../vm/local-bins.sh
+source "$repo/integration/vm/local-bins.sh"
 
 HANDLERS=(skiff runc)
 K8S_HOSTPATH=/var/tmp/skiff-k8s
@@ -39,6 +41,8 @@ k8s_staged || { echo "SKIP k8s: not staged (on the host: integration/k8s/stage.s
 cd2_staged || { echo "SKIP k8s: containerd 2.x not staged (on the host: integration/containerd2/stage.sh)"; exit 0; }
 mkdir -p "$OUT"
 t0=$SECONDS
+# kubectl alone runs ~150 times.
+local_bins "$K8S_BIN"/{kubectl,kubelet,kube-apiserver,etcd} "$CD2_BIN"/* || exit 1
 trap 'for u in skiff-kubelet skiff-apiserver containerd; do journalctl -u $u --no-pager >"$OUT/$u.log" 2>&1; done; k8s_stop >/dev/null 2>&1' EXIT
 k8s_containerd || { echo "FAIL $name/setup: containerd 2.x with the shim"; exit 1; }
 k8s_start >"$OUT/start.log" 2>&1 || {

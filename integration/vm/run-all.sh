@@ -8,6 +8,11 @@
 # worst (highest) status of any part.
 set -uo pipefail
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
+repo=$(cd "$here/../.." && pwd -P)
+# shellcheck source=local-bins.sh
+source "$here/local-bins.sh"
+local_bins "$repo/target/release/skiff" "$repo"/integration/containerd2/.bin/* "$repo"/integration/containerd2/.bin17/* \
+	"$repo"/integration/critest/.bin/* "$repo/integration/cri/target/release/skiff-cri-test" || exit 1
 worst=0
 run_part() {
 	local rc=0 t0=$SECONDS

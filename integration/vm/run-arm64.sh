@@ -22,6 +22,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 # shellcheck source=conformance-lib.sh
 source "$here/conformance-lib.sh"
+# shellcheck source=local-bins.sh
+source "$here/local-bins.sh"
 A=$repo/target/aarch64-unknown-linux-gnu/release
 W=${IT_ARM64_WORK:-/var/tmp/skiff-arm64}
 t0=$SECONDS
@@ -48,6 +50,8 @@ parts=("$@")
 ((${#parts[@]})) || parts=(cgroup security conformance shim)
 rm -rf "$W"
 mkdir -p "$W"
+local_bins "$A/skiff" "$A/sysno" "$repo/integration/cri/target/aarch64-unknown-linux-gnu/release/skiff-cri-test" &&
+	local_bins_listed "$A/conformance-tests" || exit 1
 
 if [[ $(uname -m) != aarch64 ]]; then
 	echo "FAIL arm64/kernel: this VM is $(uname -m), not aarch64"

@@ -27,6 +27,8 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd -P)
 repo=$(cd "$here/../.." && pwd -P)
 # shellcheck source=conformance-lib.sh
 source "$here/conformance-lib.sh"
+# shellcheck source=local-bins.sh
+source "$here/local-bins.sh"
 R=$repo/target/release
 W=${IT_V1_WORK:-/var/tmp/skiff-v1}
 fails=0
@@ -41,6 +43,8 @@ parts=("$@")
 ((${#parts[@]})) || parts=(conformance shim)
 rm -rf "$W"
 mkdir -p "$W"
+local_bins "$R/skiff" "$repo/integration/cri/target/release/skiff-cri-test" &&
+	local_bins_listed "$R/v1-conformance-tests" || exit 1
 
 if [[ $(stat -fc %T /sys/fs/cgroup) == cgroup2fs ]]; then
 	echo "FAIL v1/layout: this VM booted with pure cgroup v2"

@@ -11,10 +11,11 @@
 # to stderr. With CONFORMANCE_TABLES=1 the tests run with --nocapture and
 # their stderr lines starting with two spaces (a table, such as cgroup_v1's
 # skiff/runc one) are passed on. Each file may run
-# IT_CONFORMANCE_FILE_TIMEOUT seconds (300).
+# IT_CONFORMANCE_FILE_TIMEOUT seconds (300; then SIGKILL after 30 more, and
+# the processes still running are listed on stderr).
 # Returns the number of failures (at most 255).
 conformance_files() {
-	local label=$1 list=$2 work=$3 name exe out err skips t verdict t1 failed=0 flags=()
+	local label=$1 list=$2 work=$3 name exe out err skips t verdict t1 rc failed=0 flags=()
 	shift 3
 	[[ ${CONFORMANCE_TABLES:-0} != 1 ]] || flags=(--nocapture)
 	for name in "$@"; do
@@ -26,9 +27,15 @@ conformance_files() {
 		fi
 		out=$work/conf-$name.out err=$work/conf-$name.err skips=$work/conf-$name.skips t1=$SECONDS
 		: >"$skips"
+		rc=0
 		(cd "$repo/tests" && SKIFF_SKIP_LOG=$skips \
-			timeout "${IT_CONFORMANCE_FILE_TIMEOUT:-300}" "$exe" --test-threads=2 "${flags[@]}") >"$out" 2>"$err"
+			timeout -k 30 "${IT_CONFORMANCE_FILE_TIMEOUT:-300}" "$exe" --test-threads=2 "${flags[@]}") >"$out" 2>"$err" || rc=$?
 		echo "# $label conformance $name: $((SECONDS - t1))s"
+		# Stopped at its time limit: what was still running, and where.
+		if ((rc == 124 || rc == 137)); then
+			echo "  [$name] stopped after ${IT_CONFORMANCE_FILE_TIMEOUT:-300}s; processes:" >&2
+			ps -eo pid,ppid,stat,etimes,wchan:24,args | grep -v ' \[' | cut -c1-200 | sed "s/^/  [$name] /" >&2
+		fi
 		[[ ${CONFORMANCE_TABLES:-0} != 1 ]] || grep '^  [^ ]' "$err"
 		while read -r t verdict; do
 			case $verdict in

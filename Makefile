@@ -224,16 +224,17 @@ test-stages: lint unit conformance stress bench-smoke build-arm64 runtime-tools 
 test-stages: K8S_PARTS = systemd
 test-stages: K8S_LOOP_HANDLERS = skiff
 test-stages: K8S_LOOP_ROUNDS = 2
-# Time limits of the VM boots in `make test`, in seconds, each about twice
-# what its stage takes on a 2-core machine (vm ~1080, v1 ~180 per boot,
-# arm64 ~540, k8s ~640): a hung suite fails its own stage, and make test
-# stops and prints its summary well inside CI's limit, instead of running
-# on until CI stops it with no summary. Alone, the stages keep their longer
-# defaults (the scripts' IT_*_TIMEOUT).
-test-stages: export IT_VM_TIMEOUT ?= 2100
-test-stages: export IT_V1_TIMEOUT ?= 700
-test-stages: export IT_ARM64_TIMEOUT ?= 1200
-test-stages: export IT_K8S_TIMEOUT ?= 1400
+# Time limits of the VM boots in `make test`, in seconds, about twice what
+# each stage took on a 2-core machine (vm ~1040, arm64 ~420, k8s ~365; v1
+# ~145 per boot, whose limit leaves room for a conformance file's own 600 s
+# limit and the list of processes it prints): a hung suite fails its own
+# stage, and make test stops and prints its summary well inside CI's limit,
+# instead of running on until CI stops it with no summary. Alone, the
+# stages keep their longer defaults (the scripts' IT_*_TIMEOUT).
+test-stages: export IT_VM_TIMEOUT ?= 2000
+test-stages: export IT_V1_TIMEOUT ?= 900
+test-stages: export IT_ARM64_TIMEOUT ?= 1000
+test-stages: export IT_K8S_TIMEOUT ?= 900
 
 clean:
 	$(CARGO) clean

@@ -320,14 +320,17 @@ pub(crate) fn place_init(
     })
 }
 
-/// Drive init from `Go` to `Ready`: run the prestart and createRuntime
-/// hooks when it asks (its namespaces all exist then).
+/// Drive init from `Go` to `Ready`: on cgroup v1 make the container's
+/// cgroup (`v1_later`) while init builds the rootfs and send it the `tasks`
+/// files to join; run the prestart and createRuntime hooks when it asks
+/// (its namespaces all exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
     bundle: &Bundle,
     id: &str,
     pid: Pid,
     state: &State,
+    v1_later: Option<&crate::cgroups::v1::Cgroup>,
 ) -> Result<()> {
     let spec = &bundle.spec;
     // runc has no "creating": its prestart, createRuntime and
@@ -350,6 +353,12 @@ fn handshake(
         },
         e => e,
     })?;
+    if let Some(c) = v1_later {
+        c.create(spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
+        let join = crate::cgroups::v1::SelfJoin::open_tasks(c)?;
+        let (tasks, fds) = join.tasks();
+        chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
+    }
     loop {
         match chan.recv()? {
             Some(Msg::RunHooks) => {
@@ -399,8 +408,26 @@ fn create_in(
     if !matches!(placement, Placement::None) {
         root.save(&state)?;
     }
-    let (fs_cgroup, cgroup_fd) = match placement {
-        Placement::Fs(c) => (Some(c), c.create(resources)?),
+    // cgroup v1: only the unified directory of a hybrid host is made before
+    // the clone (init is cloned into it); the v1 hierarchies are made while
+    // init builds the rootfs (a cgroup mkdir takes 20-220 us per hierarchy),
+    // and init moves itself into them before the hooks (see `handshake`).
+    let v1_later = match placement {
+        Placement::Fs(Cgroup::V1(c)) => Some(c),
+        _ => None,
+    };
+    let unified = match v1_later {
+        Some(c) => c.make_unified()?.map(|dir| {
+            Cgroup::V2(crate::cgroups::v2::Cgroup {
+                dir: dir.to_path_buf(),
+            })
+        }),
+        None => None,
+    };
+    let (clone_cgroup, cgroup_fd) = match (placement, &unified) {
+        (Placement::Fs(Cgroup::V1(_)), Some(u)) => (Some(u), u.open()?),
+        (Placement::Fs(Cgroup::V1(_)), None) => (None, None),
+        (Placement::Fs(c), _) => (Some(c), c.create(resources)?),
         _ => (None, None),
     };
     // Without CLONE_INTO_CGROUP init is moved in after the clone: its
@@ -411,12 +438,13 @@ fn create_in(
     );
     let (clone_flags, unshare) = ns.clone_and_unshare(moved_later);
     let (new_userns, in_userns) = (ns.new_userns(), ns.in_userns());
-    let pid = match clone_into(clone_flags.bits() as u64, fs_cgroup, cgroup_fd.as_ref())? {
-        Cloned::Child(cgroup_join) => {
+    let pid = match clone_into(clone_flags.bits() as u64, clone_cgroup, cgroup_fd.as_ref())? {
+        // Never a v1 cgroup to join here: init joins those later.
+        Cloned::Child(_) => {
             drop(parent_chan);
             init::main(InitArgs {
                 lock_fd,
-                cgroup_join,
+                cgroup_later: v1_later.is_some(),
                 bundle,
                 chan: child_chan,
                 fifo,
@@ -465,7 +493,7 @@ fn create_in(
         state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
-    handshake(&parent_chan, bundle, id, pid, &state)?;
+    handshake(&parent_chan, bundle, id, pid, &state, v1_later)?;
     state.creating = false;
     root.save(&state)?;
     if let Some(p) = &opts.pid_file {

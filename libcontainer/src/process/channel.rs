@@ -5,6 +5,7 @@
 
 use std::io::{IoSlice, IoSliceMut};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::PathBuf;
 
 use nix::sys::socket::{
     recv, recvmsg, sendmsg, socketpair, AddressFamily, ControlMessage, ControlMessageOwned,
@@ -37,10 +38,20 @@ pub enum Msg {
     /// Parent to exec child: go on. The child is in the container's cgroup
     /// (cloned or moved there; on cgroup v1 it moves itself first).
     Joined,
+    /// Parent to init (cgroup v1): the container's cgroup is made; the
+    /// `tasks` file of each of its hierarchies is attached, in this order,
+    /// for init to move itself in ([`crate::cgroups::v1::SelfJoin`]).
+    Cgroups {
+        /// The attached files' paths, for messages.
+        tasks: Vec<PathBuf>,
+    },
     /// Exec child to parent: the host pid of the process it forked into
     /// the container's pid namespace (rootless exec; the child then exits).
     Pid(i32),
 }
+
+/// The most fds one message carries (a v1 host has at most 13 hierarchies).
+pub const MAX_FDS: usize = 16;
 
 /// One end of the channel.
 #[derive(Debug)]
@@ -76,7 +87,12 @@ impl Channel {
     /// other error (the message too large, say) is returned as it is: the
     /// child is still waiting, and a receive would wait for ever.
     pub fn send_to_child(&self, msg: &Msg) -> Result<()> {
-        self.send(msg).map_err(|e| match e {
+        self.send_to_child_with_fds(msg, &[])
+    }
+
+    /// [`Channel::send_to_child`] with `fds` attached.
+    pub fn send_to_child_with_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
+        self.send_with_fds(msg, fds).map_err(|e| match e {
             Error::Sys {
                 source: nix::errno::Errno::EPIPE | nix::errno::Errno::ECONNRESET,
                 ..
@@ -90,10 +106,17 @@ impl Channel {
 
     /// Send `msg` with an fd attached.
     pub fn send_with_fd(&self, msg: &Msg, fd: Option<RawFd>) -> Result<()> {
+        self.send_with_fds(msg, fd.as_slice())
+    }
+
+    /// Send `msg` with `fds` attached (at most [`MAX_FDS`]), in this order.
+    pub fn send_with_fds(&self, msg: &Msg, fds: &[RawFd]) -> Result<()> {
         let data =
             serde_json::to_vec(msg).map_err(|e| Error::Child(format!("encode message: {e}")))?;
-        let fds = fd.map(|f| [f]);
-        let cmsg: Vec<ControlMessage> = fds.iter().map(|f| ControlMessage::ScmRights(f)).collect();
+        let cmsg: Vec<ControlMessage> = match fds {
+            [] => Vec::new(),
+            fds => vec![ControlMessage::ScmRights(fds)],
+        };
         sendmsg::<()>(
             self.fd.as_raw_fd(),
             &[IoSlice::new(&data)],
@@ -110,8 +133,16 @@ impl Channel {
         Ok(self.recv_with_fd()?.map(|(m, _)| m))
     }
 
-    /// Receive the next message and the fd attached to it, if any.
+    /// Receive the next message and the first fd attached to it, if any.
     pub fn recv_with_fd(&self) -> Result<Option<(Msg, Option<OwnedFd>)>> {
+        Ok(self
+            .recv_with_fds()?
+            .map(|(m, fds)| (m, fds.into_iter().next())))
+    }
+
+    /// Receive the next message and the fds attached to it, in the order
+    /// they were sent.
+    pub fn recv_with_fds(&self) -> Result<Option<(Msg, Vec<OwnedFd>)>> {
         let mut reset = false;
         // The next message's whole length first (peeked with MSG_TRUNC; no
         // control buffer, so no fd is taken), then a buffer of that size:
@@ -136,8 +167,8 @@ impl Channel {
             return Ok(None);
         }
         let mut buf = vec![0u8; len];
-        let mut space = nix::cmsg_space!([RawFd; 1]);
-        let (n, fd) = loop {
+        let mut space = nix::cmsg_space!([RawFd; MAX_FDS]);
+        let (n, fds) = loop {
             let mut iov = [IoSliceMut::new(&mut buf)];
             match recvmsg::<()>(
                 self.fd.as_raw_fd(),
@@ -146,17 +177,16 @@ impl Channel {
                 MsgFlags::MSG_CMSG_CLOEXEC,
             ) {
                 Ok(m) => {
-                    let mut fd = None;
+                    let mut fds = Vec::new();
                     for c in m.cmsgs().step(|| "read channel control data".into())? {
-                        if let ControlMessageOwned::ScmRights(fds) = c {
-                            for f in fds {
+                        if let ControlMessageOwned::ScmRights(got) = c {
+                            for f in got {
                                 // SAFETY: SCM_RIGHTS just gave us this fd; nothing else owns it.
-                                let owned = unsafe { OwnedFd::from_raw_fd(f) };
-                                fd.get_or_insert(owned);
+                                fds.push(unsafe { OwnedFd::from_raw_fd(f) });
                             }
                         }
                     }
-                    break (m.bytes, fd);
+                    break (m.bytes, fds);
                 }
                 Err(nix::errno::Errno::EINTR) => continue,
                 Err(nix::errno::Errno::ECONNRESET) if !reset => reset = true,
@@ -165,13 +195,14 @@ impl Channel {
         };
         let msg = serde_json::from_slice(&buf[..n])
             .map_err(|e| Error::Child(format!("bad message on channel: {e}")))?;
-        Ok(Some((msg, fd)))
+        Ok(Some((msg, fds)))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::os::unix::fs::OpenOptionsExt;
 
     #[test]
     fn roundtrip_and_eof() {
@@ -206,6 +237,35 @@ mod tests {
             b.recv_with_fd().unwrap().map(|(m, fd)| (m, fd.is_none())),
             Some((Msg::Ready, true))
         );
+    }
+
+    /// Several fds in one message arrive in the order they were sent.
+    #[test]
+    fn fds_arrive_in_order() {
+        let (a, b) = pair().unwrap();
+        let dir = std::env::temp_dir();
+        let files: Vec<std::fs::File> = (0..MAX_FDS).map(|_| tempfile_in(&dir)).collect();
+        let raw: Vec<RawFd> = files.iter().map(|f| f.as_raw_fd()).collect();
+        let msg = Msg::Cgroups {
+            tasks: (0..MAX_FDS).map(|i| PathBuf::from(i.to_string())).collect(),
+        };
+        a.send_with_fds(&msg, &raw).unwrap();
+        let (m, fds) = b.recv_with_fds().unwrap().unwrap();
+        assert_eq!(m, msg);
+        assert_eq!(fds.len(), MAX_FDS);
+        for (sent, got) in files.iter().zip(&fds) {
+            let ino = |fd: RawFd| nix::sys::stat::fstat(fd).unwrap().st_ino;
+            assert_eq!(ino(sent.as_raw_fd()), ino(got.as_raw_fd()));
+        }
+    }
+
+    fn tempfile_in(dir: &std::path::Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .custom_flags(libc::O_TMPFILE)
+            .open(dir)
+            .unwrap()
     }
 
     /// A send that fails while the child waits (a message over the

@@ -23,9 +23,12 @@ pub struct InitArgs<'a> {
     /// The parent's container lock: closed at once, so that a create
     /// killed later does not leave the container locked by its init.
     pub lock_fd: std::os::fd::RawFd,
-    /// On cgroup v1: the move into the container's cgroup that init makes
-    /// itself, first of all.
-    pub cgroup_join: Option<crate::cgroups::v1::SelfJoin>,
+    /// On cgroup v1: init was cloned before the container's cgroup was made
+    /// (into its unified directory, on a hybrid host). skiff makes it while
+    /// init builds the rootfs and sends the `tasks` files ([`Msg::Cgroups`]);
+    /// init moves itself in, then makes its cgroup namespace, before the
+    /// hooks run.
+    pub cgroup_later: bool,
     /// The validated bundle.
     pub bundle: &'a Bundle,
     /// The child end of the channel.
@@ -95,6 +98,17 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     }
 }
 
+/// Receive the container's v1 cgroup ([`Msg::Cgroups`]) and move into it.
+fn join_cgroups(chan: &Channel) -> Result<()> {
+    match chan.recv_with_fds()? {
+        Some((Msg::Cgroups { tasks }, fds)) => {
+            crate::cgroups::v1::SelfJoin::received(tasks, fds)?.join_self()
+        }
+        Some((m, _)) => Err(Error::Child(format!("unexpected message {m:?}"))),
+        None => Err(Error::Child(RUNTIME_GONE.into())),
+    }
+}
+
 /// Until it is ready, init dies with the `create` that made it (and, as
 /// pid 1 of its pid namespace, takes its createContainer hooks along).
 fn die_with_parent(on: bool) -> Result<()> {
@@ -103,9 +117,6 @@ fn die_with_parent(on: bool) -> Result<()> {
 }
 
 fn run(mut a: InitArgs) -> Result<Infallible> {
-    if let Some(j) = a.cgroup_join.take() {
-        j.join_self()?;
-    }
     die_with_parent(true)?;
     let spec = &a.bundle.spec;
     super::setup::install_stdio(a.stdio)?;
@@ -126,8 +137,14 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     for (flag, fd) in &a.join {
         setns(fd.as_fd(), *flag).step(|| format!("linux.namespaces: join {flag:?}"))?;
     }
-    if !a.unshare.is_empty() {
-        unshare(a.unshare).step(|| format!("linux.namespaces: unshare {:?}", a.unshare))?;
+    // With the cgroup joined later, its namespace comes after the move.
+    let cgroupns_later = match a.cgroup_later {
+        true => a.unshare & CloneFlags::CLONE_NEWCGROUP,
+        false => CloneFlags::empty(),
+    };
+    let now = a.unshare - cgroupns_later;
+    if !now.is_empty() {
+        unshare(now).step(|| format!("linux.namespaces: unshare {now:?}"))?;
     }
     if a.in_userns {
         become_ns_root()?;
@@ -196,6 +213,12 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
     drop(master);
+    if a.cgroup_later {
+        join_cgroups(&a.chan)?;
+        if !cgroupns_later.is_empty() {
+            unshare(cgroupns_later).step(|| "linux.namespaces: unshare cgroup".into())?;
+        }
+    }
     a.chan.send(&Msg::RunHooks)?;
     wait_for(&a.chan, &Msg::HooksDone)?;
     // runc runs them in the rootfs (as the container's mount namespace

@@ -158,29 +158,23 @@ impl Cgroup {
 
     /// Create the directories and their missing parents.
     fn make_dirs(&self) -> Result<()> {
-        let cpuset = hierarchy::of("cpuset");
         for (h, dir) in hierarchy::all().iter().zip(&self.dirs) {
-            let rel = dir.strip_prefix(&h.mount).unwrap_or(dir);
-            let mut cur = h.mount.clone();
-            for comp in rel.components() {
-                let parent = cur.clone();
-                cur.push(comp);
-                match fs::create_dir(&cur) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                    Err(e) => {
-                        return Err(Error::Io {
-                            path: cur,
-                            source: e,
-                        })
-                    }
-                }
-                if cpuset.is_some_and(|c| c == h) {
-                    inherit_cpuset(&parent, &cur)?;
-                }
-            }
+            make_dir(h, dir)?;
         }
         Ok(())
+    }
+
+    /// Create only the directory in the unified hierarchy of a hybrid host
+    /// (and its missing parents), for a clone straight into it; the v1
+    /// hierarchies follow with [`Cgroup::create`]. Returns the directory.
+    pub fn make_unified(&self) -> Result<Option<&Path>> {
+        for (h, dir) in hierarchy::all().iter().zip(&self.dirs) {
+            if h.is_unified() {
+                make_dir(h, dir)?;
+                return Ok(Some(dir));
+            }
+        }
+        Ok(None)
     }
 
     /// Move process `pid` into the cgroup in every hierarchy.
@@ -347,6 +341,32 @@ fn not_mounted(controller: &str) -> Error {
         field: "linux.resources".into(),
         msg: format!("the {controller} cgroup v1 controller is not mounted on this host"),
     }
+}
+
+/// Create `dir` of hierarchy `h` and its missing parents (cpuset ones get
+/// their parent's cpus and mems).
+fn make_dir(h: &hierarchy::Hierarchy, dir: &Path) -> Result<()> {
+    let is_cpuset = hierarchy::of("cpuset").is_some_and(|c| c == h);
+    let rel = dir.strip_prefix(&h.mount).unwrap_or(dir);
+    let mut cur = h.mount.clone();
+    for comp in rel.components() {
+        let parent = cur.clone();
+        cur.push(comp);
+        match fs::create_dir(&cur) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(Error::Io {
+                    path: cur,
+                    source: e,
+                })
+            }
+        }
+        if is_cpuset {
+            inherit_cpuset(&parent, &cur)?;
+        }
+    }
+    Ok(())
 }
 
 /// Give a new cpuset cgroup its parent's cpus and mems where it has none.

@@ -11,14 +11,14 @@
 //! host has no `tasks`: the child is cloned into it (CLONE_INTO_CGROUP).
 
 use std::fs::{File, OpenOptions};
-use std::os::fd::{AsFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::OpenOptionsExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use nix::errno::Errno;
 
 use super::{hierarchy, write_err, Cgroup};
-use crate::error::{IoContext, Result};
+use crate::error::{Error, IoContext, Result};
 
 /// The `tasks` files of a cgroup's v1 hierarchies, opened by the parent
 /// for the child to write, and its unified directory for CLONE_INTO_CGROUP.
@@ -47,12 +47,53 @@ impl SelfJoin {
                     .path(dir)?;
                 join.unified = Some((dir.clone(), fd.into()));
             } else {
-                let p = dir.join("tasks");
-                let f = OpenOptions::new().write(true).open(&p).path(&p)?;
-                join.tasks.push((p, f));
+                join.tasks.push(open_tasks(dir)?);
             }
         }
         Ok(join)
+    }
+
+    /// Open the `tasks` files of `cg`'s v1 hierarchies only, to send to a
+    /// child cloned before they existed (into the unified hierarchy, if
+    /// any, by the clone).
+    pub fn open_tasks(cg: &Cgroup) -> Result<SelfJoin> {
+        let tasks = hierarchy::all()
+            .iter()
+            .zip(&cg.dirs)
+            .filter(|(h, _)| !h.is_unified())
+            .map(|(_, dir)| open_tasks(dir))
+            .collect::<Result<_>>()?;
+        Ok(SelfJoin {
+            tasks,
+            unified: None,
+        })
+    }
+
+    /// The `tasks` files' paths and fds, in the same order, to send.
+    pub fn tasks(&self) -> (Vec<PathBuf>, Vec<RawFd>) {
+        self.tasks
+            .iter()
+            .map(|(p, f)| (p.clone(), f.as_raw_fd()))
+            .unzip()
+    }
+
+    /// The join a child received: `paths` and their `fds`, as
+    /// [`SelfJoin::tasks`] gave them.
+    pub fn received(paths: Vec<PathBuf>, fds: Vec<OwnedFd>) -> Result<SelfJoin> {
+        if paths.len() != fds.len() {
+            return Err(Error::Child(format!(
+                "cgroup v1: {} tasks files named, {} received",
+                paths.len(),
+                fds.len()
+            )));
+        }
+        Ok(SelfJoin {
+            tasks: paths
+                .into_iter()
+                .zip(fds.into_iter().map(File::from))
+                .collect(),
+            unified: None,
+        })
     }
 
     /// In the child, single-threaded: move itself into every v1 hierarchy,
@@ -67,4 +108,11 @@ impl SelfJoin {
         }
         Ok(())
     }
+}
+
+/// Open `dir`'s `tasks` file for writing (close-on-exec, as std opens).
+fn open_tasks(dir: &Path) -> Result<(PathBuf, File)> {
+    let p = dir.join("tasks");
+    let f = OpenOptions::new().write(true).open(&p).path(&p)?;
+    Ok((p, f))
 }

@@ -320,17 +320,17 @@ pub(crate) fn place_init(
     })
 }
 
-/// Drive init from `Go` to `Ready`: on cgroup v1 make the container's
-/// cgroup (`v1_later`) while init builds the rootfs and send it the `tasks`
-/// files to join; run the prestart and createRuntime hooks when it asks
-/// (its namespaces all exist then, and it is in its cgroup).
+/// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
+/// builds the rootfs and tell it (on v1 with the `tasks` files to join); run
+/// the prestart and createRuntime hooks when it asks (its namespaces all
+/// exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
     bundle: &Bundle,
     id: &str,
     pid: Pid,
     state: &State,
-    v1_later: Option<&crate::cgroups::v1::Cgroup>,
+    later: Option<&Cgroup>,
 ) -> Result<()> {
     let spec = &bundle.spec;
     // runc has no "creating": its prestart, createRuntime and
@@ -353,10 +353,19 @@ fn handshake(
         },
         e => e,
     })?;
-    if let Some(c) = v1_later {
-        c.create(spec.linux().as_ref().and_then(|l| l.resources().as_ref()))?;
-        let join = crate::cgroups::v1::SelfJoin::open_tasks(c)?;
-        let (tasks, fds) = join.tasks();
+    if let Some(cg) = later {
+        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
+        let join = match cg {
+            Cgroup::V1(c) => {
+                c.create(resources)?;
+                Some(crate::cgroups::v1::SelfJoin::open_tasks(c)?)
+            }
+            Cgroup::V2(c) => {
+                c.configure(resources)?;
+                None
+            }
+        };
+        let (tasks, fds) = join.as_ref().map(|j| j.tasks()).unwrap_or_default();
         chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
     }
     loop {
@@ -408,26 +417,26 @@ fn create_in(
     if !matches!(placement, Placement::None) {
         root.save(&state)?;
     }
-    // cgroup v1: only the unified directory of a hybrid host is made before
-    // the clone (init is cloned into it); the v1 hierarchies are made while
-    // init builds the rootfs (a cgroup mkdir takes 20-220 us per hierarchy),
-    // and init moves itself into them before the hooks (see `handshake`).
-    let v1_later = match placement {
-        Placement::Fs(Cgroup::V1(c)) => Some(c),
+    // Only what the clone needs of the cgroup is made before it: on v2 the
+    // directory, on v1 the unified one of a hybrid host (init is cloned into
+    // it). The v1 hierarchies (a mkdir takes 20-220 us each) and the limits
+    // are made while init builds the rootfs; init waits for them, and on v1
+    // moves itself in, before the hooks (see `handshake`).
+    let later = match placement {
+        Placement::Fs(c) => Some(c),
         _ => None,
     };
-    let unified = match v1_later {
-        Some(c) => c.make_unified()?.map(|dir| {
+    let unified = match later {
+        Some(Cgroup::V1(c)) => c.make_unified()?.map(|dir| {
             Cgroup::V2(crate::cgroups::v2::Cgroup {
                 dir: dir.to_path_buf(),
             })
         }),
-        None => None,
+        _ => None,
     };
-    let (clone_cgroup, cgroup_fd) = match (placement, &unified) {
-        (Placement::Fs(Cgroup::V1(_)), Some(u)) => (Some(u), u.open()?),
-        (Placement::Fs(Cgroup::V1(_)), None) => (None, None),
-        (Placement::Fs(c), _) => (Some(c), c.create(resources)?),
+    let (clone_cgroup, cgroup_fd) = match (later, &unified) {
+        (Some(Cgroup::V1(_)), Some(u)) => (Some(u), u.open()?),
+        (Some(c @ Cgroup::V2(v2)), _) => (Some(c), Some(v2.make()?)),
         _ => (None, None),
     };
     // Without CLONE_INTO_CGROUP init is moved in after the clone: its
@@ -444,7 +453,7 @@ fn create_in(
             drop(parent_chan);
             init::main(InitArgs {
                 lock_fd,
-                cgroup_later: v1_later.is_some(),
+                cgroup_later: later.is_some(),
                 bundle,
                 chan: child_chan,
                 fifo,
@@ -493,7 +502,7 @@ fn create_in(
         state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
-    handshake(&parent_chan, bundle, id, pid, &state, v1_later)?;
+    handshake(&parent_chan, bundle, id, pid, &state, later)?;
     state.creating = false;
     root.save(&state)?;
     if let Some(p) = &opts.pid_file {

@@ -38,9 +38,11 @@ pub enum Msg {
     /// Parent to exec child: go on. The child is in the container's cgroup
     /// (cloned or moved there; on cgroup v1 it moves itself first).
     Joined,
-    /// Parent to init (cgroup v1): the container's cgroup is made; the
-    /// `tasks` file of each of its hierarchies is attached, in this order,
-    /// for init to move itself in ([`crate::cgroups::v1::SelfJoin`]).
+    /// Parent to init: the container's cgroup is made and its limits are
+    /// in. On cgroup v1 the `tasks` file of each of its hierarchies is
+    /// attached, in this order, for init to move itself in
+    /// ([`crate::cgroups::v1::SelfJoin`]); on v2 none (init was cloned into
+    /// it).
     Cgroups {
         /// The attached files' paths, for messages.
         tasks: Vec<PathBuf>,

@@ -23,11 +23,12 @@ pub struct InitArgs<'a> {
     /// The parent's container lock: closed at once, so that a create
     /// killed later does not leave the container locked by its init.
     pub lock_fd: std::os::fd::RawFd,
-    /// On cgroup v1: init was cloned before the container's cgroup was made
-    /// (into its unified directory, on a hybrid host). skiff makes it while
-    /// init builds the rootfs and sends the `tasks` files ([`Msg::Cgroups`]);
-    /// init moves itself in, then makes its cgroup namespace, before the
-    /// hooks run.
+    /// init was cloned before the container's cgroup was finished (on v2
+    /// into its directory, on v1 into the unified one of a hybrid host, if
+    /// any). skiff finishes it while init builds the rootfs and says so
+    /// ([`Msg::Cgroups`], on v1 with the `tasks` files); init waits for
+    /// that, on v1 moves itself in and then makes its cgroup namespace,
+    /// before the hooks run.
     pub cgroup_later: bool,
     /// The validated bundle.
     pub bundle: &'a Bundle,
@@ -98,7 +99,8 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     }
 }
 
-/// Receive the container's v1 cgroup ([`Msg::Cgroups`]) and move into it.
+/// Wait for the container's cgroup ([`Msg::Cgroups`]); move into its v1
+/// hierarchies.
 fn join_cgroups(chan: &Channel) -> Result<()> {
     match chan.recv_with_fds()? {
         Some((Msg::Cgroups { tasks }, fds)) => {

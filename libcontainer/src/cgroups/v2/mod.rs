@@ -140,6 +140,14 @@ impl Cgroup {
     /// or is frozen, and apply `resources`. Returns an fd of the directory
     /// for CLONE_INTO_CGROUP.
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<OwnedFd> {
+        self.make_dirs()?;
+        self.configure(resources)?;
+        self.open()
+    }
+
+    /// Create the directories, enabling every available controller in
+    /// each parent, and check the cgroup is empty and thawed.
+    fn make_dirs(&self) -> Result<()> {
         let rel = self
             .dir
             .strip_prefix(MOUNT)
@@ -197,11 +205,24 @@ impl Cgroup {
                 msg: format!("cgroup {} is frozen", self.dir.display()),
             });
         }
+        Ok(())
+    }
+
+    /// Make the directory and its parents (enabling the controllers on the
+    /// way) and refuse one that holds processes or is frozen; returns its fd
+    /// for CLONE_INTO_CGROUP. [`Cgroup::configure`] applies the limits.
+    pub fn make(&self) -> Result<OwnedFd> {
+        self.make_dirs()?;
+        self.open()
+    }
+
+    /// Apply `resources` and the device filter to a cgroup [`Cgroup::make`]
+    /// made.
+    pub fn configure(&self, resources: Option<&LinuxResources>) -> Result<()> {
         if let Some(r) = resources {
             self.set(r)?;
         }
-        self.apply_devices(resources)?;
-        self.open()
+        self.apply_devices(resources)
     }
 
     /// An fd of the directory, for CLONE_INTO_CGROUP.

@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxResources};
 
 use super::clone::{clone_into, Cloned};
-use super::state::{State, StateRoot, EXEC_FIFO};
+use super::state::{Lock, State, StateRoot, EXEC_FIFO};
 use super::{state_json, Status};
 use crate::cgroups::{self, Cgroup, Placement};
 use crate::config::{ns_proc_name, Bundle};
@@ -51,11 +51,14 @@ pub struct CreateOpts {
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
 }
 
-/// A container whose init is waiting for `start`.
-#[derive(Debug)]
+/// A container whose init is waiting for `start`. It holds the
+/// container's lock until it is dropped or started
+/// ([`super::start_created`]).
 pub struct Created {
     /// The recorded state.
     pub state: State,
+    /// The container's lock, taken when its id was reserved.
+    pub(super) lock: Lock,
 }
 
 const NS_ORDER: [(LinuxNamespaceType, CloneFlags); 8] = [
@@ -100,15 +103,18 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
         &mut child,
         lock.raw_fd(),
     );
-    if res.is_err() {
-        if let Some(pid) = child {
-            let _ = kill(pid, Signal::SIGKILL);
-            let _ = waitpid(pid, None);
+    match res {
+        Ok(state) => Ok(Created { state, lock }),
+        Err(e) => {
+            if let Some(pid) = child {
+                let _ = kill(pid, Signal::SIGKILL);
+                let _ = waitpid(pid, None);
+            }
+            placement.undo();
+            let _ = root.remove(id);
+            Err(e)
         }
-        placement.undo();
-        let _ = root.remove(id);
     }
-    res
 }
 
 /// The namespaces of the config, sorted by how they come about.
@@ -399,7 +405,7 @@ fn create_in(
     placement: &Placement,
     child: &mut Option<Pid>,
     lock_fd: std::os::fd::RawFd,
-) -> Result<Created> {
+) -> Result<State> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     let fifo = make_exec_fifo(root, id, linux, opts.rootless)?;
@@ -508,7 +514,7 @@ fn create_in(
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
-    Ok(Created { state })
+    Ok(state)
 }
 
 /// Move `linux.netDevices` into the container's network namespace and put

@@ -67,6 +67,22 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
             msg: "cannot start a container that is not created".into(),
         });
     }
+    start_in(root, &s)
+}
+
+/// Start the container `create` just made (`run`), under the lock it has
+/// held since, without reading its state back; returns the state, and the
+/// lock is released.
+pub fn start_created(root: &StateRoot, c: Created) -> Result<State> {
+    let Created { state, lock } = c;
+    start_in(root, &state)?;
+    drop(lock);
+    Ok(state)
+}
+
+/// The steps of `start` once the created container `s` is locked.
+fn start_in(root: &StateRoot, s: &State) -> Result<()> {
+    let id = &s.id;
     let fifo_path = root.dir(id).join(state::EXEC_FIFO);
     let mut fifo = std::fs::OpenOptions::new()
         .read(true)
@@ -79,18 +95,18 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
     // The init writes one byte, then keeps its (close-on-exec) write end
     // open until it executes the user process: EOF means it did, and only
     // then may poststart run.
-    wait_fifo(&mut fifo, &s, true)?;
+    wait_fifo(&mut fifo, s, true)?;
     std::fs::remove_file(&fifo_path).map_err(|e| Error::Io {
         path: fifo_path.clone(),
         source: e,
     })?;
-    wait_fifo(&mut fifo, &s, false)?;
+    wait_fifo(&mut fifo, s, false)?;
     // runtime-spec: a failed poststart hook is logged, the others still
     // run and the container keeps running.
     hooks::run_warn(
         s.config.hooks().as_ref(),
         Kind::Poststart,
-        &state_json(&s, Status::Running),
+        &state_json(s, Status::Running),
         Some(s.bundle.as_path()),
     );
     Ok(())
@@ -255,6 +271,23 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
             })
         }
     }
+    remove_stopped(root, id, &s)
+}
+
+/// Delete the container of a foreground `run` once its init is reaped: its
+/// state is the one `run` made, so it is not read back. Nothing to do if
+/// it is gone already (a `delete --force` from elsewhere).
+pub fn delete_reaped(root: &StateRoot, s: &State) -> Result<()> {
+    let _lock = match root.lock(&s.id) {
+        Err(Error::NotExist(_)) => return Ok(()),
+        l => l?,
+    };
+    remove_stopped(root, &s.id, s)
+}
+
+/// The steps of `delete` once the locked container `s` is stopped: the
+/// poststop hooks, the cgroup, the state dir.
+fn remove_stopped(root: &StateRoot, id: &str, s: &State) -> Result<()> {
     // A container whose create never finished was never created: no poststop.
     if s.creating {
         tracing::debug!("removing the remains of an unfinished create");
@@ -262,12 +295,12 @@ pub fn delete(root: &StateRoot, id: &str, force: bool) -> Result<()> {
         hooks::run_warn(
             s.config.hooks().as_ref(),
             Kind::Poststop,
-            &state_json(&s, Status::Stopped),
+            &state_json(s, Status::Stopped),
             None,
         );
     }
     if s.systemd {
-        systemd_scope(&s, id)?.stop()?;
+        systemd_scope(s, id)?.stop()?;
     }
     if let Some(cg) = s.cgroup() {
         cg.destroy()?;

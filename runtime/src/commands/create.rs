@@ -88,19 +88,24 @@ pub fn run(root: &Path, a: &RunArgs, drivers: Drivers) -> Result<u8> {
         Some(sock) => Some(tty::attach(tty::receive_master(&sock)?)?),
         None => None,
     };
-    if let Err(e) = container::start(&root, id) {
-        let _ = container::delete(&root, id, true);
-        return Err(e.into());
-    }
+    // The lock create took is held until the container is started, so its
+    // state is not read back.
+    let state = match container::start_created(&root, created) {
+        Ok(s) => s,
+        Err(e) => {
+            let _ = container::delete(&root, id, true);
+            return Err(e.into());
+        }
+    };
     let Some(signals) = signals else {
         return Ok(0);
     };
-    let code = container::wait_forwarding(created.state.init_pid(), &signals)?;
+    let code = container::wait_forwarding(state.init_pid(), &signals)?;
     if let Some(c) = console {
         c.finish();
     }
     if !a.keep {
-        container::delete(&root, id, true)?;
+        container::delete_reaped(&root, &state)?;
     }
     Ok(code.clamp(0, 255) as u8)
 }

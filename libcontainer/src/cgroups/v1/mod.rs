@@ -264,6 +264,13 @@ impl Cgroup {
     /// Kill everything in the cgroup and remove its directories (and
     /// nothing else), sub-cgroups first.
     pub fn destroy(&self) -> Result<()> {
+        // Empty and without sub-cgroups, as after every container but a
+        // killed one: removed at once, nothing to thaw or kill. (rmdir
+        // cannot remove skiff's own cgroup or one above it: they hold
+        // skiff or a child cgroup.)
+        if self.dirs.iter().all(|d| super::rmdir_done(d)) {
+            return Ok(());
+        }
         if !self.exists() {
             return Ok(());
         }

@@ -288,7 +288,9 @@ impl Cgroup {
 
     /// Kill everything in the cgroup and remove it (and nothing else).
     pub fn destroy(&self) -> Result<()> {
-        if !self.exists() {
+        // Empty and without sub-cgroups (or gone): removed at once, nothing
+        // to thaw or kill.
+        if super::rmdir_done(&self.dir) {
             return Ok(());
         }
         let _ = self.freeze(false);

@@ -49,6 +49,13 @@ pub struct CreateOpts {
     /// instead of the caller's own (the containerd shim's fifos or pipes).
     /// They must stay open until create returns.
     pub stdio: Option<[std::os::fd::RawFd; 3]>,
+    /// `run`: no exec fifo; [`super::start_created`] starts init through
+    /// the channel, which [`Created`] keeps. Until then the container's
+    /// status reads `running` (there is no fifo to say `created`). Not with
+    /// a seccomp filter: it is in before `start`, and a profile may not
+    /// allow the channel's recvmsg (the fifo needs openat and write, as
+    /// runc's).
+    pub start_on_channel: bool,
 }
 
 /// A container whose init is waiting for `start`. It holds the
@@ -59,6 +66,8 @@ pub struct Created {
     pub state: State,
     /// The container's lock, taken when its id was reserved.
     pub(super) lock: Lock,
+    /// The channel to init, with [`CreateOpts::start_on_channel`].
+    pub(super) chan: Option<channel::Channel>,
 }
 
 const NS_ORDER: [(LinuxNamespaceType, CloneFlags); 8] = [
@@ -104,7 +113,7 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
         lock.raw_fd(),
     );
     match res {
-        Ok(state) => Ok(Created { state, lock }),
+        Ok((state, chan)) => Ok(Created { state, lock, chan }),
         Err(e) => {
             if let Some(pid) = child {
                 let _ = kill(pid, Signal::SIGKILL);
@@ -405,10 +414,13 @@ fn create_in(
     placement: &Placement,
     child: &mut Option<Pid>,
     lock_fd: std::os::fd::RawFd,
-) -> Result<State> {
+) -> Result<(State, Option<channel::Channel>)> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
-    let fifo = make_exec_fifo(root, id, linux, opts.rootless)?;
+    let on_channel = opts.start_on_channel && linux.and_then(|l| l.seccomp().as_ref()).is_none();
+    let fifo = (!on_channel)
+        .then(|| make_exec_fifo(root, id, linux, opts.rootless))
+        .transpose()?;
     let console_socket = console_socket(opts)?;
     let ns = NsPlan::of(bundle)?;
     let own_pid_ns = ns.enter_before_clone(spec)?;
@@ -514,7 +526,7 @@ fn create_in(
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
-    Ok(state)
+    Ok((state, on_channel.then_some(parent_chan)))
 }
 
 /// Move `linux.netDevices` into the container's network namespace and put

@@ -74,10 +74,39 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
 /// held since, without reading its state back; returns the state, and the
 /// lock is released.
 pub fn start_created(root: &StateRoot, c: Created) -> Result<State> {
-    let Created { state, lock } = c;
-    start_in(root, &state)?;
+    let Created { state, lock, chan } = c;
+    match chan {
+        Some(chan) => start_on_channel(&chan, &state)?,
+        None => start_in(root, &state)?,
+    }
     drop(lock);
     Ok(state)
+}
+
+/// `start` of a container created with `start_on_channel`: tell init, wait
+/// for the channel's EOF (the user process was executed; init's end is
+/// close-on-exec) or its failure, then run the poststart hooks.
+fn start_on_channel(chan: &crate::process::channel::Channel, s: &State) -> Result<()> {
+    use crate::process::channel::Msg;
+    chan.send_to_child(&Msg::Start)?;
+    match chan.recv()? {
+        None => {}
+        Some(Msg::Failed(m)) => return Err(Error::Child(m)),
+        Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
+    }
+    poststart(s);
+    Ok(())
+}
+
+/// runtime-spec: a failed poststart hook is logged, the others still run
+/// and the container keeps running.
+fn poststart(s: &State) {
+    hooks::run_warn(
+        s.config.hooks().as_ref(),
+        Kind::Poststart,
+        &state_json(s, Status::Running),
+        Some(s.bundle.as_path()),
+    );
 }
 
 /// The steps of `start` once the created container `s` is locked.
@@ -101,14 +130,7 @@ fn start_in(root: &StateRoot, s: &State) -> Result<()> {
         source: e,
     })?;
     wait_fifo(&mut fifo, s, false)?;
-    // runtime-spec: a failed poststart hook is logged, the others still
-    // run and the container keeps running.
-    hooks::run_warn(
-        s.config.hooks().as_ref(),
-        Kind::Poststart,
-        &state_json(s, Status::Running),
-        Some(s.bundle.as_path()),
-    );
+    poststart(s);
     Ok(())
 }
 

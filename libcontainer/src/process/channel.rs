@@ -47,6 +47,9 @@ pub enum Msg {
         /// The attached files' paths, for messages.
         tasks: Vec<PathBuf>,
     },
+    /// Parent to init (foreground `run`, no exec fifo): start the user
+    /// process. EOF on the channel then means it was executed.
+    Start,
     /// Exec child to parent: the host pid of the process it forked into
     /// the container's pid namespace (rootless exec; the child then exits).
     Pid(i32),

@@ -34,8 +34,9 @@ pub struct InitArgs<'a> {
     pub bundle: &'a Bundle,
     /// The child end of the channel.
     pub chan: Channel,
-    /// O_PATH fd of the exec fifo.
-    pub fifo: OwnedFd,
+    /// O_PATH fd of the exec fifo; none when `start` comes on the channel
+    /// ([`Msg::Start`], foreground `run`).
+    pub fifo: Option<OwnedFd>,
     /// Connected console socket, when `--console-socket` was given.
     pub console_socket: Option<OwnedFd>,
     /// Namespaces to join, user namespace first.
@@ -268,31 +269,13 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     die_with_parent(false)?;
     a.chan.send(&Msg::Ready)?;
     READY_SENT.store(true, std::sync::atomic::Ordering::Relaxed);
-    // Block until `start` opens the fifo for reading, then tell it we go.
-    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", a.fifo.as_raw_fd()));
-    // The seccomp filter may be in already: plain openat, as runc's open,
-    // which every profile that runs runc allows (older ones lack openat2).
-    let opened = match &host_proc {
-        Some(proc) => crate::sys::openat(
-            proc.as_fd(),
-            std::path::Path::new(&format!("self/fd/{}", a.fifo.as_raw_fd())),
-            libc::O_WRONLY | libc::O_CLOEXEC,
-        )
-        .map(std::fs::File::from)
-        .map_err(std::io::Error::from),
-        None => std::fs::OpenOptions::new().write(true).open(&fifo_path),
+    let mut started = match a.fifo.take() {
+        Some(fifo) => Started::Fifo(go_on_fifo(&fifo, host_proc.as_ref())?),
+        None => {
+            wait_for(&a.chan, &Msg::Start)?;
+            Started::Channel
+        }
     };
-    let mut fifo = opened.map_err(|e| Error::Io {
-        path: fifo_path.clone(),
-        source: e,
-    })?;
-    fifo.write_all(b"0").map_err(|e| Error::Io {
-        path: fifo_path,
-        source: e,
-    })?;
-    drop(a.fifo);
-    // `fifo` stays open until execve closes it: `start` waits for that EOF,
-    // or reads the error written here when a hook or the exec fails.
     // As runc: the startContainer hooks run as the container's user, with
     // its capabilities and (without no_new_privs) under its seccomp filter.
     let become_then_hooks = fin
@@ -305,8 +288,52 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         },
         Err(e) => e,
     };
-    let _ = fifo.write_all(format!("1{err}").as_bytes());
+    match &mut started {
+        Started::Fifo(f) => {
+            let _ = f.write_all(format!("1{err}").as_bytes());
+        }
+        Started::Channel => {
+            let _ = a.chan.send(&Msg::Failed(err.to_string()));
+        }
+    }
     Err(err)
+}
+
+/// How `start` reached init, and how init reports a failure after it: on
+/// the exec fifo (write end open until execve), or on the channel (closed
+/// at execve too).
+enum Started {
+    Fifo(std::fs::File),
+    Channel,
+}
+
+/// Block until `start` opens the exec fifo (O_PATH `fifo`) for reading,
+/// then tell it we go; returns the write end.
+fn go_on_fifo(fifo: &OwnedFd, host_proc: Option<&OwnedFd>) -> Result<std::fs::File> {
+    let fifo_path = PathBuf::from(format!("/proc/self/fd/{}", fifo.as_raw_fd()));
+    // The seccomp filter may be in already: plain openat, as runc's open,
+    // which every profile that runs runc allows (older ones lack openat2).
+    let opened = match host_proc {
+        Some(proc) => crate::sys::openat(
+            proc.as_fd(),
+            std::path::Path::new(&format!("self/fd/{}", fifo.as_raw_fd())),
+            libc::O_WRONLY | libc::O_CLOEXEC,
+        )
+        .map(std::fs::File::from)
+        .map_err(std::io::Error::from),
+        None => std::fs::OpenOptions::new().write(true).open(&fifo_path),
+    };
+    let mut f = opened.map_err(|e| Error::Io {
+        path: fifo_path.clone(),
+        source: e,
+    })?;
+    f.write_all(b"0").map_err(|e| Error::Io {
+        path: fifo_path,
+        source: e,
+    })?;
+    // It stays open until execve closes it: `start` waits for that EOF, or
+    // reads the error written here when a hook or the exec fails.
+    Ok(f)
 }
 
 fn set_domainname(name: &str) -> Result<()> {

@@ -60,6 +60,7 @@ fn prepare(root: &Path, a: &CreateArgs, detached: bool, drivers: Drivers) -> Res
         systemd_cgroup: drivers.systemd,
         rootless: drivers.rootless,
         stdio: None,
+        start_on_channel: false,
     };
     Ok((root, bundle, opts, console.map(|(ours, _)| ours)))
 }
@@ -73,7 +74,9 @@ pub fn create(root: &Path, a: &CreateArgs, drivers: Drivers) -> Result<()> {
 
 /// `skiff run`: create, start, and unless detached wait and delete.
 pub fn run(root: &Path, a: &RunArgs, drivers: Drivers) -> Result<u8> {
-    let (root, bundle, opts, console) = prepare(root, &a.create, a.detach, drivers)?;
+    let (root, bundle, mut opts, console) = prepare(root, &a.create, a.detach, drivers)?;
+    // create and start are one command: no exec fifo between them.
+    opts.start_on_channel = true;
     let id = &a.create.id;
     // Block the forwarded signals before the container exists, so neither a
     // signal nor the exit of a fast process can be missed.

@@ -197,11 +197,20 @@ impl Cgroup {
     }
 
     /// The directory processes are counted in: the devices hierarchy (as
-    /// runc's GetAllPids), else the first one.
+    /// runc's GetAllPids), else the first v1 one.
     fn procs_dir(&self) -> Option<&Path> {
         ["devices", "freezer", "pids", "memory"]
             .iter()
             .find_map(|c| self.dir(c))
+            // Not the unified one: create clones init into it before it
+            // makes the cgroup's v1 hierarchies, and checks them empty.
+            .or_else(|| {
+                hierarchy::all()
+                    .iter()
+                    .zip(&self.dirs)
+                    .find(|(h, _)| !h.is_unified())
+                    .map(|(_, d)| d.as_path())
+            })
             .or(self.dirs.first().map(PathBuf::as_path))
     }
 

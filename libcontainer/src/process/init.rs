@@ -100,16 +100,21 @@ fn wait_for(chan: &Channel, want: &Msg) -> Result<Msg> {
     }
 }
 
-/// Wait for the container's cgroup ([`Msg::Cgroups`]); move into its v1
-/// hierarchies.
-fn join_cgroups(chan: &Channel) -> Result<()> {
+/// Wait for the container's cgroup ([`Msg::Cgroups`]), move into its v1
+/// hierarchies, then make the cgroup namespace if it is `cgroupns` (so it
+/// is rooted there).
+fn join_cgroup(chan: &Channel, cgroupns: CloneFlags) -> Result<()> {
     match chan.recv_with_fds()? {
         Some((Msg::Cgroups { tasks }, fds)) => {
-            crate::cgroups::v1::SelfJoin::received(tasks, fds)?.join_self()
+            crate::cgroups::v1::SelfJoin::received(tasks, fds)?.join_self()?
         }
-        Some((m, _)) => Err(Error::Child(format!("unexpected message {m:?}"))),
-        None => Err(Error::Child(RUNTIME_GONE.into())),
+        Some((m, _)) => return Err(Error::Child(format!("unexpected message {m:?}"))),
+        None => return Err(Error::Child(RUNTIME_GONE.into())),
     }
+    if !cgroupns.is_empty() {
+        unshare(cgroupns).step(|| "linux.namespaces: unshare cgroup".into())?;
+    }
+    Ok(())
 }
 
 /// Until it is ready, init dies with the `create` that made it (and, as
@@ -148,6 +153,13 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     let now = a.unshare - cgroupns_later;
     if !now.is_empty() {
         unshare(now).step(|| format!("linux.namespaces: unshare {now:?}"))?;
+    }
+    // A v1 move is checked against init's ids: made before it becomes
+    // root of a user namespace (rootless, a subordinate uid may not write
+    // the caller's tasks files), else after the rootfs, as late as it may
+    // be, for skiff to make the cgroup meanwhile.
+    if a.cgroup_later && a.in_userns {
+        join_cgroup(&a.chan, cgroupns_later)?;
     }
     if a.in_userns {
         become_ns_root()?;
@@ -216,11 +228,8 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
     drop(master);
-    if a.cgroup_later {
-        join_cgroups(&a.chan)?;
-        if !cgroupns_later.is_empty() {
-            unshare(cgroupns_later).step(|| "linux.namespaces: unshare cgroup".into())?;
-        }
+    if a.cgroup_later && !a.in_userns {
+        join_cgroup(&a.chan, cgroupns_later)?;
     }
     a.chan.send(&Msg::RunHooks)?;
     wait_for(&a.chan, &Msg::HooksDone)?;

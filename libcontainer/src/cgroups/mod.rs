@@ -121,6 +121,17 @@ pub(crate) fn descendants(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     out
 }
 
+/// Make the cgroup directory `dir` (its parent exists) unless it is there.
+pub(crate) fn mkdir_once(dir: &std::path::Path) -> Result<()> {
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(Error::Io {
+            path: dir.to_path_buf(),
+            source: e,
+        }),
+        _ => Ok(()),
+    }
+}
+
 /// Try to remove the cgroup `dir` alone: true if it is gone (removed, or
 /// not there); false if it is still there (busy, or it has sub-cgroups).
 pub(crate) fn rmdir_done(dir: &std::path::Path) -> bool {

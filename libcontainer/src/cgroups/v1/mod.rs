@@ -368,16 +368,7 @@ fn make_dir(h: &hierarchy::Hierarchy, dir: &Path) -> Result<()> {
     for comp in rel.components() {
         let parent = cur.clone();
         cur.push(comp);
-        match fs::create_dir(&cur) {
-            Ok(()) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => {
-                return Err(Error::Io {
-                    path: cur,
-                    source: e,
-                })
-            }
-        }
+        super::mkdir_once(&cur)?;
         if is_cpuset {
             inherit_cpuset(&parent, &cur)?;
         }

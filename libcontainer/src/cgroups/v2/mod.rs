@@ -182,16 +182,7 @@ impl Cgroup {
                 }
             }
             cur.push(comp);
-            match fs::create_dir(&cur) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => {
-                    return Err(Error::Io {
-                        path: cur,
-                        source: e,
-                    })
-                }
-            }
+            super::mkdir_once(&cur)?;
         }
         if !self.procs()?.is_empty() {
             return Err(Error::Invalid {

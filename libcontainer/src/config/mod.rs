@@ -75,6 +75,20 @@ impl Bundle {
     pub fn namespace(&self, typ: LinuxNamespaceType) -> Option<&oci_spec::runtime::LinuxNamespace> {
         namespace_of(&self.spec, typ)
     }
+
+    /// Has `create` work to do in the runtime namespace while init waits
+    /// in its new namespaces: prestart or createRuntime hooks,
+    /// `linux.netDevices` to move, an `linux.intelRdt` group to join.
+    /// Without any, init does not stop for it (one round trip fewer).
+    pub fn has_runtime_step(&self) -> bool {
+        let hooks = self.spec.hooks().as_ref();
+        let some = |v: Option<&Vec<oci_spec::runtime::Hook>>| v.is_some_and(|v| !v.is_empty());
+        let linux = self.spec.linux().as_ref();
+        hooks.is_some_and(|h| some(h.prestart().as_ref()) || some(h.create_runtime().as_ref()))
+            || linux.is_some_and(|l| {
+                l.net_devices().as_ref().is_some_and(|d| !d.is_empty()) || l.intel_rdt().is_some()
+            })
+    }
 }
 
 /// `text` (config.json) without the capability names skiff does not know,

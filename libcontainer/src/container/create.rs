@@ -336,17 +336,18 @@ pub(crate) fn place_init(
 }
 
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
-/// builds the rootfs and tell it (on v1 with the `tasks` files to join); run
-/// the prestart and createRuntime hooks when it asks (its namespaces all
-/// exist then, and it is in its cgroup).
+/// builds the rootfs and tell it (on v1 with the `tasks` files to join),
+/// record the remains meanwhile; run the prestart and createRuntime hooks
+/// when it asks (its namespaces all exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
+    root: &StateRoot,
     bundle: &Bundle,
-    id: &str,
     pid: Pid,
     state: &State,
     later: Option<&Cgroup>,
 ) -> Result<()> {
+    let id = state.id.as_str();
     let spec = &bundle.spec;
     // runc has no "creating": its prestart, createRuntime and
     // createContainer hooks see "created" (runtime-tools checks prestart's).
@@ -383,16 +384,22 @@ fn handshake(
         let (tasks, fds) = join.as_ref().map(|j| j.tasks()).unwrap_or_default();
         chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
     }
+    // While init builds its rootfs: the remains record then costs `run`
+    // nothing (the save after `Ready` finds it written).
+    root.save_remains(state)?;
+    let mut step_done = false;
     loop {
         match chan.recv()? {
             Some(Msg::RunHooks) => {
+                step_done = true;
                 attach_host_resources(spec.linux().as_ref(), id, pid)?;
                 let cwd = Some(bundle.path.as_path());
                 hooks::run(spec.hooks().as_ref(), Kind::Prestart, &created, cwd)?;
                 hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &created, cwd)?;
                 chan.send(&Msg::HooksDone)?;
             }
-            Some(Msg::Ready) => return Ok(()),
+            // Init skips the step only when there is nothing to do in it.
+            Some(Msg::Ready) if step_done || !bundle.has_runtime_step() => return Ok(()),
             Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
             Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
             None => {
@@ -520,7 +527,7 @@ fn create_in(
         state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
-    handshake(&parent_chan, bundle, id, pid, &state, later)?;
+    handshake(&parent_chan, root, bundle, pid, &state, later)?;
     state.creating = false;
     root.save(&state)?;
     if let Some(p) = &opts.pid_file {

@@ -293,16 +293,32 @@ impl StateRoot {
         std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
         // Init and the cgroup are final from the first save that names
         // init on: the remains record is written once, then.
-        let path = dir.join(REMAINS_FILE);
-        if state.pid > 0 && (state.creating || !path.exists()) {
-            let remains = Remains {
-                pid: state.pid,
-                pid_start: state.pid_start,
-                cgroup: state.cgroup().map(|c| c.dirs()).unwrap_or_default(),
-            };
-            std::fs::write(&path, remains.encode()).path(&path)?;
+        match state.creating {
+            true => self.write_remains(state),
+            false => self.save_remains(state),
         }
-        Ok(())
+    }
+
+    /// Write the remains record of `state` (once it names init) unless
+    /// there is one: init and its cgroup do not change after that.
+    pub fn save_remains(&self, state: &State) -> Result<()> {
+        match self.dir(&state.id).join(REMAINS_FILE).exists() {
+            true => Ok(()),
+            false => self.write_remains(state),
+        }
+    }
+
+    fn write_remains(&self, state: &State) -> Result<()> {
+        if state.pid <= 0 {
+            return Ok(());
+        }
+        let path = self.dir(&state.id).join(REMAINS_FILE);
+        let remains = Remains {
+            pid: state.pid,
+            pid_start: state.pid_start,
+            cgroup: state.cgroup().map(|c| c.dirs()).unwrap_or_default(),
+        };
+        std::fs::write(&path, remains.encode()).path(&path)
     }
 
     /// The remains record of container `id`, if there is a readable one.

@@ -24,7 +24,8 @@ pub enum Msg {
         /// (status created: runc has no "creating" for hooks either).
         state: String,
     },
-    /// Child to parent: mounts are done, run prestart and createRuntime.
+    /// Child to parent: mounts are done, run prestart and createRuntime
+    /// (sent only when the config has such a step: `Bundle::has_runtime_step`).
     RunHooks,
     /// Parent to child: the hooks ran.
     HooksDone,

@@ -231,8 +231,10 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     if a.cgroup_later && !a.in_userns {
         join_cgroup(&a.chan, cgroupns_later)?;
     }
-    a.chan.send(&Msg::RunHooks)?;
-    wait_for(&a.chan, &Msg::HooksDone)?;
+    if a.bundle.has_runtime_step() {
+        a.chan.send(&Msg::RunHooks)?;
+        wait_for(&a.chan, &Msg::HooksDone)?;
+    }
     // runc runs them in the rootfs (as the container's mount namespace
     // sees it), so a relative path in a hook resolves there.
     let rootfs_dir = own_mounts.then_some(a.bundle.rootfs.as_path());

@@ -337,7 +337,7 @@ pub(crate) fn place_init(
 
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
-/// record the remains meanwhile; run the prestart and createRuntime hooks
+/// then set the limits and record the remains; run the prestart and createRuntime hooks
 /// when it asks (its namespaces all exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
@@ -373,16 +373,20 @@ fn handshake(
         let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
         let join = match cg {
             Cgroup::V1(c) => {
-                c.create(resources)?;
+                c.prepare()?;
                 Some(crate::cgroups::v1::SelfJoin::open_tasks(c)?)
             }
-            Cgroup::V2(c) => {
-                c.configure(resources)?;
-                None
-            }
+            Cgroup::V2(_) => None,
         };
         let (tasks, fds) = join.as_ref().map(|j| j.tasks()).unwrap_or_default();
         chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
+        // Init joins meanwhile (v2: it was cloned in), then the limits and
+        // device rules are set, as runc orders it; both before `Ready` is
+        // read, so before the container's process can start.
+        match cg {
+            Cgroup::V1(c) => c.configure(resources)?,
+            Cgroup::V2(c) => c.configure(resources)?,
+        }
     }
     // While init builds its rootfs: the remains record then costs `run`
     // nothing (the save after `Ready` finds it written).
@@ -444,9 +448,9 @@ fn create_in(
     }
     // Only what the clone needs of the cgroup is made before it: on v2 the
     // directory, on v1 the unified one of a hybrid host (init is cloned into
-    // it). The v1 hierarchies (a mkdir takes 20-220 us each) and the limits
-    // are made while init builds the rootfs; init waits for them, and on v1
-    // moves itself in, before the hooks (see `handshake`).
+    // it). The v1 hierarchies (a mkdir takes 20-220 us each) are made while
+    // init builds the rootfs; init waits for them and on v1 moves itself in
+    // before the hooks. The limits follow meanwhile (see `handshake`).
     let later = match placement {
         Placement::Fs(c) => Some(c),
         _ => None,

@@ -228,10 +228,14 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
         super::tty::send_master(sock.as_fd(), master.as_fd())?;
     }
     drop(master);
-    if a.cgroup_later && !a.in_userns {
+    // Hooks see init in its cgroup. Without any, init moves in only once
+    // its root is final, which gives skiff longer to make the cgroup.
+    let runtime_step = a.bundle.has_runtime_step();
+    let join_late = !runtime_step && !hooks::any(spec.hooks().as_ref(), Kind::CreateContainer);
+    if a.cgroup_later && !a.in_userns && !join_late {
         join_cgroup(&a.chan, cgroupns_later)?;
     }
-    if a.bundle.has_runtime_step() {
+    if runtime_step {
         a.chan.send(&Msg::RunHooks)?;
         wait_for(&a.chan, &Msg::HooksDone)?;
     }
@@ -260,6 +264,9 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     }
     drop(prepared.root);
     rootfs::finish(spec, own_mounts)?;
+    if a.cgroup_later && !a.in_userns && join_late {
+        join_cgroup(&a.chan, cgroupns_later)?;
+    }
     let mut process = process.clone();
     if !a.extra_env.is_empty() {
         let mut env = process.env().clone().unwrap_or_default();

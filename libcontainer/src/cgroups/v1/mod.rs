@@ -125,11 +125,18 @@ impl Cgroup {
         self.dir(controller).is_some_and(|d| d.join(file).exists())
     }
 
-    /// Create the directories (cpuset ones get their parent's cpus and
-    /// mems, as the kernel leaves them empty), refuse a cgroup that already
-    /// holds processes or is frozen, then apply `resources` and the device
-    /// rules. The init joins afterwards, with [`Cgroup::join`].
+    /// [`Cgroup::prepare`], then [`Cgroup::configure`]. The init joins
+    /// afterwards, with [`Cgroup::join`].
     pub fn create(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        self.prepare()?;
+        self.configure(resources)
+    }
+
+    /// Create the directories (cpuset ones get their parent's cpus and
+    /// mems, as the kernel leaves them empty) and refuse a cgroup that
+    /// already holds processes or is frozen: what must be so before a
+    /// process may join.
+    pub fn prepare(&self) -> Result<()> {
         self.make_dirs()?;
         if !self.procs()?.is_empty() {
             return Err(Error::Invalid {
@@ -143,6 +150,12 @@ impl Cgroup {
                 msg: format!("cgroup {} is frozen", self.display()),
             });
         }
+        Ok(())
+    }
+
+    /// Apply `resources` and the device rules (runc sets them after init
+    /// joined, too).
+    pub fn configure(&self, resources: Option<&LinuxResources>) -> Result<()> {
         if let Some(r) = resources {
             self.set(r)?;
         }

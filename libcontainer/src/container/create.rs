@@ -337,14 +337,14 @@ pub(crate) fn place_init(
 
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
-/// then set the limits and record the remains; run the prestart and createRuntime hooks
+/// then set the limits, record the remains and stage the created state; run the prestart and createRuntime hooks
 /// when it asks (its namespaces all exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
     root: &StateRoot,
     bundle: &Bundle,
     pid: Pid,
-    state: &State,
+    state: &mut State,
     later: Option<&Cgroup>,
 ) -> Result<()> {
     let id = state.id.as_str();
@@ -391,6 +391,9 @@ fn handshake(
     // While init builds its rootfs: the remains record then costs `run`
     // nothing (the save after `Ready` finds it written).
     root.save_remains(state)?;
+    // And the state once init is ready: only its rename is left then.
+    state.creating = false;
+    root.stage(state)?;
     let mut step_done = false;
     loop {
         match chan.recv()? {
@@ -531,9 +534,8 @@ fn create_in(
         state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
-    handshake(&parent_chan, root, bundle, pid, &state, later)?;
-    state.creating = false;
-    root.save(&state)?;
+    handshake(&parent_chan, root, bundle, pid, &mut state, later)?;
+    root.commit(&state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }

@@ -126,6 +126,8 @@ pub struct StateRoot {
 /// The file in a container's dir that init blocks on until `start`.
 pub const EXEC_FIFO: &str = "exec.fifo";
 const STATE_FILE: &str = "state.json";
+/// The next state, written before it is renamed over [`STATE_FILE`].
+const STAGED_FILE: &str = ".state.json.tmp";
 /// Beside the state: init's pid and start time and the cgroup, in a few
 /// bytes of text, so that `delete --force` can still end a container whose
 /// state.json got corrupted (runc would leak its processes).
@@ -280,16 +282,30 @@ impl StateRoot {
     /// crash anyway, and the rename alone keeps readers from seeing a torn
     /// file (runc does the same); an fsync cost 1-2 ms on disk-backed roots.
     pub fn save(&self, state: &State) -> Result<()> {
+        self.stage(state)?;
+        self.commit(state)
+    }
+
+    /// The first half of [`StateRoot::save`]: write `state` to the
+    /// temporary file, not yet seen by readers (`create` does it while
+    /// init works, so that only the rename is left when init is ready).
+    pub fn stage(&self, state: &State) -> Result<()> {
         use std::io::Write;
-        let dir = self.dir(&state.id);
-        let tmp = dir.join(".state.json.tmp");
+        let tmp = self.dir(&state.id).join(STAGED_FILE);
         let data = serde_json::to_vec(state).map_err(|e| Error::BadState {
             id: state.id.clone(),
             path: tmp.clone(),
             msg: e.to_string(),
         })?;
         let mut f = File::create(&tmp).path(&tmp)?;
-        f.write_all(&data).path(&tmp)?;
+        f.write_all(&data).path(&tmp)
+    }
+
+    /// The second half of [`StateRoot::save`]: put the state [`StateRoot::stage`]
+    /// wrote (which must be `state`) in place.
+    pub fn commit(&self, state: &State) -> Result<()> {
+        let dir = self.dir(&state.id);
+        let tmp = dir.join(STAGED_FILE);
         std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
         // Init and the cgroup are final from the first save that names
         // init on: the remains record is written once, then.

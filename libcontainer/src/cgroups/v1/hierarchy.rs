@@ -3,7 +3,6 @@
 //! itself is in.
 
 use std::collections::BTreeSet;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -79,7 +78,7 @@ pub fn parse_mounts(mountinfo: &str, subsystems: &BTreeSet<String>) -> Vec<Hiera
 
 /// The kernel's cgroup subsystem names (first column of /proc/cgroups).
 fn subsystems() -> BTreeSet<String> {
-    fs::read_to_string("/proc/cgroups")
+    crate::procfs::read_text("/proc/cgroups")
         .unwrap_or_default()
         .lines()
         .filter(|l| !l.starts_with('#'))
@@ -92,7 +91,7 @@ fn subsystems() -> BTreeSet<String> {
 pub fn all() -> &'static [Hierarchy] {
     static CACHE: OnceLock<Vec<Hierarchy>> = OnceLock::new();
     CACHE.get_or_init(|| {
-        let info = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let info = crate::procfs::read_text("/proc/self/mountinfo").unwrap_or_default();
         let found = parse_mounts(&info, &subsystems());
         // A host whose only cgroup mount is the unified one has no v1.
         if found.iter().all(Hierarchy::is_unified) {
@@ -124,14 +123,14 @@ pub fn own_in(proc_cgroup: &str, h: &Hierarchy) -> Option<PathBuf> {
 
 /// skiff's own cgroup in `h`, relative to its root (the root if not listed).
 pub fn own(h: &Hierarchy) -> PathBuf {
-    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let text = crate::procfs::read_text("/proc/self/cgroup").unwrap_or_default();
     own_in(&text, h).unwrap_or_default()
 }
 
 /// skiff's own cgroup in each of [`all`], in its order (one read of
 /// /proc/self/cgroup for all of them).
 pub fn own_all() -> Vec<PathBuf> {
-    let text = fs::read_to_string("/proc/self/cgroup").unwrap_or_default();
+    let text = crate::procfs::read_text("/proc/self/cgroup").unwrap_or_default();
     all()
         .iter()
         .map(|h| own_in(&text, h).unwrap_or_default())

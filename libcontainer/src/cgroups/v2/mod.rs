@@ -44,7 +44,7 @@ pub fn available_controllers() -> Vec<String> {
 
 /// skiff's own cgroup (from /proc/self/cgroup), relative to the mount.
 pub(crate) fn own_cgroup() -> Result<PathBuf> {
-    let text = fs::read_to_string("/proc/self/cgroup").path("/proc/self/cgroup")?;
+    let text = crate::procfs::read_text("/proc/self/cgroup").path("/proc/self/cgroup")?;
     let line = text
         .lines()
         .find_map(|l| l.strip_prefix("0::"))

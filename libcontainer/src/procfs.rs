@@ -16,8 +16,7 @@ pub struct ProcStat {
 
 /// Read a /proc file whole. Its size reads as 0, so `fs::read_to_string`
 /// starts with a 32-byte read and doubles: eight reads for a mountinfo of
-/// 1.5 KB, each of which walks the mount list again to its offset. Into
-/// 16 KiB it is one read (and the one that returns 0).
+/// 1.5 KB. Into 16 KiB it is one read (and the one that returns 0).
 pub fn read_text(path: impl AsRef<std::path::Path>) -> std::io::Result<String> {
     use std::io::Read;
     let mut buf = Vec::with_capacity(16 * 1024);

@@ -107,6 +107,15 @@ impl Cgroup {
         }
     }
 
+    /// Apply `resources` and the device rules (after init joined, as runc
+    /// orders it, or after the create of the directories).
+    pub fn configure(&self, resources: Option<&LinuxResources>) -> Result<()> {
+        match self {
+            Cgroup::V2(c) => c.configure(resources),
+            Cgroup::V1(c) => c.configure(resources),
+        }
+    }
+
     /// Install the device rules of `r` behind a deny-all, with runc's
     /// default allow-list.
     pub fn apply_devices(&self, r: Option<&LinuxResources>) -> Result<()> {

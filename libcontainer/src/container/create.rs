@@ -326,10 +326,7 @@ pub(crate) fn place_init(
             let cg = scope.start(pid, resources)?;
             cg.adopt(pid.as_raw())?;
             // What systemd has no property for goes to the files directly.
-            if let Some(r) = resources {
-                cg.set(r)?;
-            }
-            cg.apply_devices(resources)?;
+            cg.configure(resources)?;
             Some(cg)
         }
     })
@@ -337,8 +334,9 @@ pub(crate) fn place_init(
 
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
-/// then set the limits, record the remains and stage the created state; run the prestart and createRuntime hooks
-/// when it asks (its namespaces all exist then, and it is in its cgroup).
+/// then set the limits, record the remains and stage the created state;
+/// run the prestart and createRuntime hooks when it asks (its namespaces
+/// all exist then, and it is in its cgroup).
 fn handshake(
     chan: &channel::Channel,
     root: &StateRoot,
@@ -383,10 +381,7 @@ fn handshake(
         // Init joins meanwhile (v2: it was cloned in), then the limits and
         // device rules are set, as runc orders it; both before `Ready` is
         // read, so before the container's process can start.
-        match cg {
-            Cgroup::V1(c) => c.configure(resources)?,
-            Cgroup::V2(c) => c.configure(resources)?,
-        }
+        cg.configure(resources)?;
     }
     // While init builds its rootfs: the remains record then costs `run`
     // nothing (the save after `Ready` finds it written).

@@ -156,8 +156,9 @@ fn run(mut a: InitArgs) -> Result<Infallible> {
     }
     // A v1 move is checked against init's ids: made before it becomes
     // root of a user namespace (rootless, a subordinate uid may not write
-    // the caller's tasks files), else after the rootfs, as late as it may
-    // be, for skiff to make the cgroup meanwhile.
+    // the caller's tasks files), else as late as it may be (before the
+    // hooks, or once the root is final), for skiff to make the cgroup
+    // meanwhile.
     if a.cgroup_later && a.in_userns {
         join_cgroup(&a.chan, cgroupns_later)?;
     }

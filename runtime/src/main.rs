@@ -179,4 +179,33 @@ mod tests {
             assert_eq!(state_root(None).unwrap(), PathBuf::from("/run/skiff"));
         }
     }
+
+    /// The commands' flags are built only when parsed (`defer`); building
+    /// them must not change a command's description (a struct of flags
+    /// brings its own doc comment).
+    #[test]
+    fn deferred_flags_keep_the_description() {
+        use clap::CommandFactory;
+        let cli = Cli::command();
+        let mut checked = 0;
+        for sub in cli.get_subcommands() {
+            let mut built = sub.clone();
+            built.build();
+            let text = |c: &clap::Command| {
+                (
+                    c.get_about().map(|a| a.to_string()),
+                    c.get_long_about().map(|a| a.to_string()),
+                )
+            };
+            assert!(
+                sub.get_about().is_some(),
+                "{} has no description",
+                sub.get_name()
+            );
+            assert_eq!(text(sub), text(&built), "description of {}", sub.get_name());
+            checked += usize::from(built.get_arguments().count() > sub.get_arguments().count());
+        }
+        assert!(checked >= 6, "only {checked} commands had deferred flags");
+        Cli::command().debug_assert();
+    }
 }

@@ -16,7 +16,7 @@ pub fn pause(root: &Path, id: &str, pause: bool) -> Result<()> {
     Ok(container::set_paused(&StateRoot::open(root)?, id, pause)?)
 }
 
-/// Flags of `update`, as runc names them.
+/// Change a running container's resource limits.
 #[derive(Debug, Args)]
 pub struct UpdateArgs {
     /// A JSON file of linux.resources ("-" for stdin); the other flags override it.

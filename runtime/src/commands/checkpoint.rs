@@ -77,7 +77,7 @@ impl CriuArgs {
     }
 }
 
-/// Flags of `checkpoint`.
+/// Checkpoint a running container with CRIU.
 #[derive(Debug, Args)]
 pub struct CheckpointArgs {
     #[command(flatten)]
@@ -103,7 +103,7 @@ pub struct CheckpointArgs {
     id: String,
 }
 
-/// Flags of `restore`.
+/// Restore a container from a checkpoint with CRIU.
 #[derive(Debug, Args)]
 pub struct RestoreArgs {
     #[command(flatten)]

@@ -10,7 +10,7 @@ use clap::Args;
 use libcontainer::container::{self, ExecOpts, StateRoot};
 use oci_spec::runtime::{Capabilities, Capability, LinuxCapabilities, Process};
 
-/// Flags of `exec`, as runc names them.
+/// Run a new process in a container.
 #[derive(Debug, Args)]
 pub struct ExecArgs {
     /// A process.json to run instead of ARGS.

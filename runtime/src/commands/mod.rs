@@ -13,8 +13,13 @@ use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
-/// The commands, with runc's names and flags.
+/// The commands, with runc's names and flags. Each command's flags are
+/// built only when that command is parsed (`defer`), not for every call;
+/// a command whose flags are a struct has its description twice, on the
+/// variant (the list of commands) and on the struct (its own help), and
+/// the test `deferred_flags_keep_the_description` holds them equal.
 #[derive(Debug, Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Create a container; its process waits for `start`.
     Create(CreateArgs),
@@ -126,7 +131,7 @@ pub enum OutFormat {
     Json,
 }
 
-/// Flags of `create` (and of `run`).
+/// Create a container; its process waits for `start`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
     /// The bundle directory.
@@ -151,7 +156,7 @@ pub struct CreateArgs {
     pub id: String,
 }
 
-/// Flags of `run`.
+/// Create and start a container, and wait for it unless --detach.
 #[derive(Debug, Args)]
 pub struct RunArgs {
     #[command(flatten)]

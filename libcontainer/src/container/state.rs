@@ -11,7 +11,7 @@ use nix::unistd::Pid;
 use oci_spec::runtime::Spec;
 use serde::{Deserialize, Serialize};
 
-use crate::error::{Error, IoContext, Result};
+use crate::error::{Error, IoContext, Result, SysContext};
 use crate::procfs;
 
 /// Where a container is in its lifecycle.
@@ -303,10 +303,26 @@ impl StateRoot {
 
     /// The second half of [`StateRoot::save`]: put the state [`StateRoot::stage`]
     /// wrote (which must be `state`) in place.
+    ///
+    /// Over an earlier state the two files are exchanged and the old one
+    /// (now the temporary) removed: ext4 allocates a file's blocks when it
+    /// is renamed over another (`auto_da_alloc`), and with `discard` the
+    /// unlink at `delete` then waits for the disk (~0.1 ms each, where
+    /// /run is on disk); an exchanged file keeps its allocation delayed.
     pub fn commit(&self, state: &State) -> Result<()> {
         let dir = self.dir(&state.id);
         let tmp = dir.join(STAGED_FILE);
-        std::fs::rename(&tmp, dir.join(STATE_FILE)).path(&tmp)?;
+        let path = dir.join(STATE_FILE);
+        match crate::sys::rename_exchange(&tmp, &path) {
+            Ok(()) => std::fs::remove_file(&tmp).path(&tmp)?,
+            // The first save, or a filesystem without exchange.
+            Err(nix::errno::Errno::ENOENT | nix::errno::Errno::EINVAL) => {
+                std::fs::rename(&tmp, &path).path(&tmp)?
+            }
+            Err(e) => {
+                return Err(e).step(|| format!("exchange {} and {}", tmp.display(), path.display()))
+            }
+        }
         // Init and the cgroup are final from the first save that names
         // init on: the remains record is written once, then.
         match state.creating {
@@ -486,6 +502,44 @@ mod tests {
         // A half-made reservation (a name no id can have) is not listed.
         std::fs::create_dir(path.join(".creating 1 2")).unwrap();
         assert_eq!(root.ids().unwrap(), vec!["c1".to_string()]);
+        std::fs::remove_dir_all(&path).unwrap();
+    }
+
+    /// A save over an earlier state puts the staged file itself in place
+    /// and leaves no temporary file (the old state, after the exchange)
+    /// behind. That it was not renamed over shows only in time, on ext4
+    /// (hack/bench).
+    #[test]
+    fn save_over_a_state_puts_the_staged_file_in_place() {
+        use std::os::unix::fs::MetadataExt;
+        let path = std::env::temp_dir().join(format!("skiff-commit-{}", std::process::id()));
+        std::fs::create_dir_all(&path).unwrap();
+        let root = StateRoot { path: path.clone() };
+        let lock = root.reserve("c1").unwrap();
+        let mut state = State {
+            id: "c1".into(),
+            pid: 0,
+            pid_start: 0,
+            bundle: "/b".into(),
+            rootfs: "/b/rootfs".into(),
+            created: String::new(),
+            owner: String::new(),
+            config: Spec::default(),
+            cgroup: None,
+            cgroup_paths: Vec::new(),
+            systemd: false,
+            creating: true,
+        };
+        root.save(&state).unwrap();
+        state.bundle = "/b2".into();
+        root.stage(&state).unwrap();
+        let staged = std::fs::metadata(root.dir("c1").join(STAGED_FILE)).unwrap().ino();
+        root.commit(&state).unwrap();
+        let saved = std::fs::metadata(root.dir("c1").join(STATE_FILE)).unwrap().ino();
+        assert_eq!(staged, saved);
+        assert!(!root.dir("c1").join(STAGED_FILE).exists());
+        assert_eq!(root.load("c1").unwrap().bundle, PathBuf::from("/b2"));
+        drop(lock);
         std::fs::remove_dir_all(&path).unwrap();
     }
 }

@@ -173,8 +173,20 @@ pub fn openat2(
 }
 
 /// `renameat2(2)` with `RENAME_NOREPLACE`: rename `from` to `to`, failing
-/// with EEXIST if `to` exists. A raw syscall: nix offers it on glibc only.
+/// with EEXIST if `to` exists.
 pub fn rename_noreplace(from: &Path, to: &Path) -> SysResult<()> {
+    renameat2(from, to, libc::RENAME_NOREPLACE)
+}
+
+/// `renameat2(2)` with `RENAME_EXCHANGE`: swap `from` and `to` atomically
+/// (both must exist; EINVAL where the filesystem cannot).
+pub fn rename_exchange(from: &Path, to: &Path) -> SysResult<()> {
+    renameat2(from, to, libc::RENAME_EXCHANGE)
+}
+
+/// `renameat2(2)` relative to the working directory. A raw syscall: nix
+/// offers it on glibc only.
+fn renameat2(from: &Path, to: &Path, flags: libc::c_uint) -> SysResult<()> {
     let (from, to) = (cstr(from)?, cstr(to)?);
     // SAFETY: both are valid NUL-terminated strings that outlive the call.
     let ret = unsafe {
@@ -184,7 +196,7 @@ pub fn rename_noreplace(from: &Path, to: &Path) -> SysResult<()> {
             from.as_ptr(),
             libc::AT_FDCWD,
             to.as_ptr(),
-            libc::RENAME_NOREPLACE,
+            flags,
         )
     };
     Errno::result(ret).map(drop)

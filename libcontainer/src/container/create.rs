@@ -332,6 +332,11 @@ pub(crate) fn place_init(
     })
 }
 
+/// The start time of `pid` (0 if it is gone), to tell it from a reuse.
+fn start_time(pid: Pid) -> u64 {
+    procfs::stat(pid).map(|s| s.start_time).unwrap_or_default()
+}
+
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
 /// then set the limits, record the remains and stage the created state;
@@ -367,6 +372,9 @@ fn handshake(
         },
         e => e,
     })?;
+    if state.pid_start == 0 {
+        state.pid_start = start_time(pid);
+    }
     if let Some(cg) = later {
         let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
         let join = match cg {
@@ -505,7 +513,11 @@ fn create_in(
             .step(|| "return to our own pid namespace".into())?;
     }
     state.pid = pid.as_raw();
-    state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
+    // Read before a save that names init; otherwise once init has `Go`
+    // (see `handshake`), as it waits for nothing else.
+    if matches!(placement, Placement::None | Placement::Systemd(_)) {
+        state.pid_start = start_time(pid);
+    }
     // Until init is ready it dies with us (PR_SET_PDEATHSIG), and a delete
     // after a killed create empties the cgroup recorded by the first save:
     // the pid needs no save of its own then (one file fewer per container,

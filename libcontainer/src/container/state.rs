@@ -533,9 +533,13 @@ mod tests {
         root.save(&state).unwrap();
         state.bundle = "/b2".into();
         root.stage(&state).unwrap();
-        let staged = std::fs::metadata(root.dir("c1").join(STAGED_FILE)).unwrap().ino();
+        let staged = std::fs::metadata(root.dir("c1").join(STAGED_FILE))
+            .unwrap()
+            .ino();
         root.commit(&state).unwrap();
-        let saved = std::fs::metadata(root.dir("c1").join(STATE_FILE)).unwrap().ino();
+        let saved = std::fs::metadata(root.dir("c1").join(STATE_FILE))
+            .unwrap()
+            .ino();
         assert_eq!(staged, saved);
         assert!(!root.dir("c1").join(STAGED_FILE).exists());
         assert_eq!(root.load("c1").unwrap().bundle, PathBuf::from("/b2"));

@@ -12,15 +12,13 @@ use oci_spec::runtime::{Linux, LinuxIdMapping, LinuxNamespaceType, LinuxResource
 
 use super::clone::{clone_into, Cloned};
 use super::state::{Lock, State, StateRoot, EXEC_FIFO};
-use super::{state_json, Status};
 use crate::cgroups::{self, Cgroup, Placement};
 use crate::config::{ns_proc_name, Bundle};
 use crate::error::{Error, IoContext, Result, SysContext};
-use crate::hooks::{self, Kind};
-use crate::process::channel::{self, Msg};
+use crate::process::channel;
 use crate::process::init::{self, InitArgs};
 use crate::process::tty;
-use crate::{procfs, rootfs, timefmt};
+use crate::{rootfs, timefmt};
 
 /// Options of `create` (and `run`), as runc names them.
 #[derive(Debug, Default)]
@@ -68,6 +66,8 @@ pub struct Created {
     pub(super) lock: Lock,
     /// The channel to init, with [`CreateOpts::start_on_channel`].
     pub(super) chan: Option<channel::Channel>,
+    /// `Start` is already on the channel (see `create_in`).
+    pub(super) start_sent: bool,
 }
 
 const NS_ORDER: [(LinuxNamespaceType, CloneFlags); 8] = [
@@ -113,7 +113,12 @@ pub fn create(root: &StateRoot, id: &str, bundle: &Bundle, opts: &CreateOpts) ->
         lock.raw_fd(),
     );
     match res {
-        Ok((state, chan)) => Ok(Created { state, lock, chan }),
+        Ok((state, chan, start_sent)) => Ok(Created {
+            state,
+            lock,
+            chan,
+            start_sent,
+        }),
         Err(e) => {
             if let Some(pid) = child {
                 let _ = kill(pid, Signal::SIGKILL);
@@ -332,95 +337,6 @@ pub(crate) fn place_init(
     })
 }
 
-/// The start time of `pid` (0 if it is gone), to tell it from a reuse.
-fn start_time(pid: Pid) -> u64 {
-    procfs::stat(pid).map(|s| s.start_time).unwrap_or_default()
-}
-
-/// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
-/// builds the rootfs and tell it (on v1 with the `tasks` files to join),
-/// then set the limits, record the remains and stage the created state;
-/// run the prestart and createRuntime hooks when it asks (its namespaces
-/// all exist then, and it is in its cgroup).
-fn handshake(
-    chan: &channel::Channel,
-    root: &StateRoot,
-    bundle: &Bundle,
-    pid: Pid,
-    state: &mut State,
-    later: Option<&Cgroup>,
-) -> Result<()> {
-    let id = state.id.as_str();
-    let spec = &bundle.spec;
-    // runc has no "creating": its prestart, createRuntime and
-    // createContainer hooks see "created" (runtime-tools checks prestart's).
-    let created = state_json(state, Status::Created);
-    chan.send_to_child(&Msg::Go {
-        state: created.clone(),
-    })
-    .map_err(|e| match e {
-        // Only the annotations can make the state this large.
-        Error::Sys {
-            source: nix::errno::Errno::EMSGSIZE,
-            ..
-        } => Error::Invalid {
-            field: "annotations".into(),
-            msg: format!(
-                "too large: the state JSON for the hooks is {} bytes, more than one message to init holds",
-                created.len()
-            ),
-        },
-        e => e,
-    })?;
-    if state.pid_start == 0 {
-        state.pid_start = start_time(pid);
-    }
-    if let Some(cg) = later {
-        let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());
-        let join = match cg {
-            Cgroup::V1(c) => {
-                c.prepare()?;
-                Some(crate::cgroups::v1::SelfJoin::open_tasks(c)?)
-            }
-            Cgroup::V2(_) => None,
-        };
-        let (tasks, fds) = join.as_ref().map(|j| j.tasks()).unwrap_or_default();
-        chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
-        // Init joins meanwhile (v2: it was cloned in), then the limits and
-        // device rules are set, as runc orders it; both before `Ready` is
-        // read, so before the container's process can start.
-        cg.configure(resources)?;
-    }
-    // While init builds its rootfs: the remains record then costs `run`
-    // nothing (the save after `Ready` finds it written).
-    root.save_remains(state)?;
-    // And the state once init is ready: only its rename is left then.
-    state.creating = false;
-    root.stage(state)?;
-    let mut step_done = false;
-    loop {
-        match chan.recv()? {
-            Some(Msg::RunHooks) => {
-                step_done = true;
-                attach_host_resources(spec.linux().as_ref(), id, pid)?;
-                let cwd = Some(bundle.path.as_path());
-                hooks::run(spec.hooks().as_ref(), Kind::Prestart, &created, cwd)?;
-                hooks::run(spec.hooks().as_ref(), Kind::CreateRuntime, &created, cwd)?;
-                chan.send(&Msg::HooksDone)?;
-            }
-            // Init skips the step only when there is nothing to do in it.
-            Some(Msg::Ready) if step_done || !bundle.has_runtime_step() => return Ok(()),
-            Some(Msg::Failed(msg)) => return Err(Error::Child(msg)),
-            Some(m) => return Err(Error::Child(format!("unexpected message from init: {m:?}"))),
-            None => {
-                return Err(Error::Child(
-                    "container init exited before it was ready".into(),
-                ))
-            }
-        }
-    }
-}
-
 /// The steps of `create` once the id is reserved and the cgroup placement
 /// known; `child` is set as soon as init exists, for the caller's cleanup.
 fn create_in(
@@ -431,7 +347,7 @@ fn create_in(
     placement: &Placement,
     child: &mut Option<Pid>,
     lock_fd: std::os::fd::RawFd,
-) -> Result<(State, Option<channel::Channel>)> {
+) -> Result<(State, Option<channel::Channel>, bool)> {
     let spec = &bundle.spec;
     let linux = spec.linux().as_ref();
     let on_channel = opts.start_on_channel && linux.and_then(|l| l.seccomp().as_ref()).is_none();
@@ -439,6 +355,15 @@ fn create_in(
         .then(|| make_exec_fifo(root, id, linux, opts.rootless))
         .transpose()?;
     let console_socket = console_socket(opts)?;
+    // `run` with nothing to do between init's `Ready` and its start (no
+    // pid file to write, no terminal to attach, no runtime step): `Start`
+    // goes on the channel once the limits are set, and init does not wait
+    // for skiff to read `Ready` (the created state is put in place while
+    // the process starts; the lock keeps other commands out till then).
+    let start_early = on_channel
+        && opts.pid_file.is_none()
+        && console_socket.is_none()
+        && !bundle.has_runtime_step();
     let ns = NsPlan::of(bundle)?;
     let own_pid_ns = ns.enter_before_clone(spec)?;
     let host_binds = rootfs::host_binds::prepare(spec, &bundle.path, ns.in_userns())?;
@@ -516,7 +441,7 @@ fn create_in(
     // Read before a save that names init; otherwise once init has `Go`
     // (see `handshake`), as it waits for nothing else.
     if matches!(placement, Placement::None | Placement::Systemd(_)) {
-        state.pid_start = start_time(pid);
+        state.pid_start = super::handshake::start_time(pid);
     }
     // Until init is ready it dies with us (PR_SET_PDEATHSIG), and a delete
     // after a killed create empties the cgroup recorded by the first save:
@@ -541,33 +466,20 @@ fn create_in(
         state.set_cgroup(cgroup.as_ref());
         root.save(&state)?;
     }
-    handshake(&parent_chan, root, bundle, pid, &mut state, later)?;
+    super::handshake::handshake(
+        &parent_chan,
+        root,
+        bundle,
+        pid,
+        &mut state,
+        later,
+        start_early,
+    )?;
     root.commit(&state)?;
     if let Some(p) = &opts.pid_file {
         write_pid_file(p, pid)?;
     }
-    Ok((state, on_channel.then_some(parent_chan)))
-}
-
-/// Move `linux.netDevices` into the container's network namespace and put
-/// init into its Intel RDT group.
-fn attach_host_resources(linux: Option<&Linux>, id: &str, pid: Pid) -> Result<()> {
-    let Some(linux) = linux else { return Ok(()) };
-    if let Some(devs) = linux.net_devices().as_ref().filter(|d| !d.is_empty()) {
-        let path = format!("/proc/{pid}/ns/net");
-        if procfs::ns_inode(&pid.to_string(), "net") == procfs::ns_inode("self", "net") {
-            return Err(Error::Invalid {
-                field: "linux.netDevices".into(),
-                msg: "the container shares the host's network namespace".into(),
-            });
-        }
-        let netns: OwnedFd = std::fs::File::open(&path).path(&path)?.into();
-        crate::netdev::move_devices(devs, &netns)?;
-    }
-    if let Some(rdt) = linux.intel_rdt() {
-        crate::resctrl::apply(rdt, id, pid)?;
-    }
-    Ok(())
+    Ok((state, on_channel.then_some(parent_chan), start_early))
 }
 
 fn open_ns(path: &Path, typ: LinuxNamespaceType) -> Result<OwnedFd> {

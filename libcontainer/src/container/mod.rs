@@ -4,6 +4,7 @@
 mod clone;
 pub(crate) mod create;
 mod exec;
+mod handshake;
 pub(crate) mod host_check;
 mod run;
 pub mod state;
@@ -74,21 +75,29 @@ pub fn start(root: &StateRoot, id: &str) -> Result<()> {
 /// held since, without reading its state back; returns the state, and the
 /// lock is released.
 pub fn start_created(root: &StateRoot, c: Created) -> Result<State> {
-    let Created { state, lock, chan } = c;
+    let Created {
+        state,
+        lock,
+        chan,
+        start_sent,
+    } = c;
     match chan {
-        Some(chan) => start_on_channel(&chan, &state)?,
+        Some(chan) => start_on_channel(&chan, &state, start_sent)?,
         None => start_in(root, &state)?,
     }
     drop(lock);
     Ok(state)
 }
 
-/// `start` of a container created with `start_on_channel`: tell init, wait
-/// for the channel's EOF (the user process was executed; init's end is
-/// close-on-exec) or its failure, then run the poststart hooks.
-fn start_on_channel(chan: &crate::process::channel::Channel, s: &State) -> Result<()> {
+/// `start` of a container created with `start_on_channel`: tell init
+/// (unless `create` did, `sent`), wait for the channel's EOF (the user
+/// process was executed; init's end is close-on-exec) or its failure, then
+/// run the poststart hooks.
+fn start_on_channel(chan: &crate::process::channel::Channel, s: &State, sent: bool) -> Result<()> {
     use crate::process::channel::Msg;
-    chan.send_to_child(&Msg::Start)?;
+    if !sent {
+        chan.send_to_child(&Msg::Start)?;
+    }
     match chan.recv()? {
         None => {}
         Some(Msg::Failed(m)) => return Err(Error::Child(m)),

@@ -24,7 +24,9 @@ pub(super) fn start_time(pid: Pid) -> u64 {
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
 /// then set the limits, record the remains and stage the created state;
 /// run the prestart and createRuntime hooks when it asks (its namespaces
-/// all exist then, and it is in its cgroup).
+/// all exist then, and it is in its cgroup). With `start_early` `Start`
+/// follows the limits, before `Ready`. Init's start time is read here
+/// unless the caller read it for a save before `Go` (`pid_start` not 0).
 pub(super) fn handshake(
     chan: &channel::Channel,
     root: &StateRoot,
@@ -72,9 +74,12 @@ pub(super) fn handshake(
         chan.send_to_child_with_fds(&Msg::Cgroups { tasks }, &fds)?;
         // Init joins meanwhile (v2: it was cloned in), then the limits and
         // device rules are set, as runc orders it; both before `Ready` is
-        // read, so before the container's process can start.
+        // read (and before an early `Start`), so before the container's
+        // process can start.
         cg.configure(resources)?;
     }
+    // Limits and device rules are in place: the process may start as
+    // soon as init is ready.
     if start_early {
         chan.send_to_child(&Msg::Start)?;
     }

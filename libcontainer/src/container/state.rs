@@ -488,12 +488,19 @@ mod tests {
         );
     }
 
-    #[test]
-    fn reserve_is_locked_and_exclusive() {
-        let path = std::env::temp_dir().join(format!("skiff-reserve-{}", std::process::id()));
+    /// A new state root under the temporary dir, named for the test, with
+    /// container "c1" reserved in it.
+    fn temp_root_with_c1(test: &str) -> (PathBuf, StateRoot, Lock) {
+        let path = std::env::temp_dir().join(format!("skiff-{test}-{}", std::process::id()));
         std::fs::create_dir_all(&path).unwrap();
         let root = StateRoot { path: path.clone() };
         let lock = root.reserve("c1").unwrap();
+        (path, root, lock)
+    }
+
+    #[test]
+    fn reserve_is_locked_and_exclusive() {
+        let (path, root, lock) = temp_root_with_c1("reserve");
         assert!(matches!(root.reserve("c1"), Err(Error::Exists(_))));
         // Its lock is held: a second lock on the dir would block.
         let f = File::open(root.dir("c1")).unwrap();
@@ -512,10 +519,7 @@ mod tests {
     #[test]
     fn save_over_a_state_puts_the_staged_file_in_place() {
         use std::os::unix::fs::MetadataExt;
-        let path = std::env::temp_dir().join(format!("skiff-commit-{}", std::process::id()));
-        std::fs::create_dir_all(&path).unwrap();
-        let root = StateRoot { path: path.clone() };
-        let lock = root.reserve("c1").unwrap();
+        let (path, root, lock) = temp_root_with_c1("commit");
         let mut state = State {
             id: "c1".into(),
             pid: 0,

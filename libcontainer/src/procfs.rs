@@ -40,6 +40,11 @@ fn parse_stat(text: &str) -> Option<ProcStat> {
     Some(ProcStat { state, start_time })
 }
 
+/// The start time of `pid` (0 if it is gone), to tell it from a reuse.
+pub fn start_time(pid: Pid) -> u64 {
+    stat(pid).map(|s| s.start_time).unwrap_or_default()
+}
+
 /// Is the process `pid` the one that started at `start_time`, and not a zombie?
 pub fn is_alive(pid: Pid, start_time: u64) -> bool {
     matches!(stat(pid), Some(s) if s.start_time == start_time && s.state != 'Z' && s.state != 'X')

@@ -320,7 +320,7 @@ fn restore_in(
         })?;
     *restored = Some(pid);
     state.pid = pid.as_raw();
-    state.pid_start = procfs::stat(pid).map(|s| s.start_time).unwrap_or_default();
+    state.pid_start = procfs::start_time(pid);
     state.creating = false;
     root.save(&state)?;
     if let Some(p) = &o.pid_file {

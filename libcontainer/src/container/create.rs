@@ -441,7 +441,7 @@ fn create_in(
     // Read before a save that names init; otherwise once init has `Go`
     // (see `handshake`), as it waits for nothing else.
     if matches!(placement, Placement::None | Placement::Systemd(_)) {
-        state.pid_start = super::handshake::start_time(pid);
+        state.pid_start = crate::procfs::start_time(pid);
     }
     // Until init is ready it dies with us (PR_SET_PDEATHSIG), and a delete
     // after a killed create empties the cgroup recorded by the first save:

@@ -15,11 +15,6 @@ use crate::hooks::{self, Kind};
 use crate::process::channel::{self, Msg};
 use crate::procfs;
 
-/// The start time of `pid` (0 if it is gone), to tell it from a reuse.
-pub(super) fn start_time(pid: Pid) -> u64 {
-    procfs::stat(pid).map(|s| s.start_time).unwrap_or_default()
-}
-
 /// Drive init from `Go` to `Ready`: finish its cgroup (`later`) while init
 /// builds the rootfs and tell it (on v1 with the `tasks` files to join),
 /// then set the limits, record the remains and stage the created state;
@@ -59,7 +54,7 @@ pub(super) fn handshake(
         e => e,
     })?;
     if state.pid_start == 0 {
-        state.pid_start = start_time(pid);
+        state.pid_start = procfs::start_time(pid);
     }
     if let Some(cg) = later {
         let resources = spec.linux().as_ref().and_then(|l| l.resources().as_ref());

@@ -31,6 +31,9 @@ parts=${IT_K8S_PARTS:-cgroupfs systemd}
 # TEST arguments pick the tests of both.
 systemd_tests=(running cgroup_path exec limits oom oom_restart delete_force nothing_left)
 (($#)) && systemd_tests=("$@")
+# The suite prints what the cluster waits on (K8S_DIAG_AFTER) 100 s
+# before the VM's limit stops it.
+limit=${IT_K8S_TIMEOUT:-3600}
 rc=0
 for part in $parts; do
 	r=0
@@ -38,8 +41,8 @@ for part in $parts; do
 	cgroupfs | systemd)
 		tests=("$@")
 		[[ $part == systemd && " $parts " == *" cgroupfs "* ]] && tests=("${systemd_tests[@]}")
-		SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "${IT_K8S_TIMEOUT:-3600}" \
-			-e "K8S_CGROUP_DRIVER=$part" -e "K8S_LOOP_HANDLERS=${IT_K8S_LOOP_HANDLERS:-skiff runc}" \
+		SKIFF_VM_MEM=${SKIFF_VM_MEM:-4G} "$repo/hack/vm/run" --no-build --timeout "$limit" \
+			-e "K8S_CGROUP_DRIVER=$part" -e "K8S_DIAG_AFTER=$((limit >= 200 ? limit - 100 : 0))" -e "K8S_LOOP_HANDLERS=${IT_K8S_LOOP_HANDLERS:-skiff runc}" \
 			-e "K8S_LOOP_ROUNDS=${IT_K8S_LOOP_ROUNDS:-3}" \
 			-e "K8S_REFERENCE=${IT_K8S_REFERENCE:-failed}" \
 			${IT_LOG_DIR:+-e "IT_LOG_DIR=$IT_LOG_DIR/$part"} \

@@ -43,7 +43,36 @@ mkdir -p "$OUT"
 t0=$SECONDS
 # kubectl alone runs ~150 times.
 local_bins "$K8S_BIN"/{kubectl,kubelet,kube-apiserver,etcd} "$CD2_BIN"/* || exit 1
-trap 'for u in skiff-kubelet skiff-apiserver containerd; do journalctl -u $u --no-pager >"$OUT/$u.log" 2>&1; done; k8s_stop >/dev/null 2>&1' EXIT
+# diagnose: what the cluster's processes wait on, on stderr (the
+# watchdog's report when the stage nears its time limit).
+diagnose() {
+	local p
+	echo "# $name: running for $((SECONDS - t0))s, in test '$(cat "$OUT/current" 2>/dev/null)'; what it waits on:"
+	echo "load $(cat /proc/loadavg); $(free -m | awk '/^Mem:/ {print "memory used " $3 " of " $2 " MiB"}')"
+	ps -eo pid,ppid,stat,etimes,wchan:22,args --sort=pid |
+		awk 'NR == 1 || /containerd|skiff|kube|etcd|ctr |pause|sleep|dd / && !/awk/' | cut -c1-170 | head -n 50
+	# Kernel stacks of what is in D state, of the shims' create/exec
+	# helpers (a shim's child with its command line) and of skiff commands.
+	for p in $(ps -eo pid=,ppid=,stat=,args= | awk '$3 ~ /^D/ || ($2 != 1 && $4 ~ /containerd-shim-skiff/) || $4 ~ /(^|\/)skiff$/ {print $1}'); do
+		echo "stack $p ($(cat "/proc/$p/comm" 2>/dev/null)): $(awk '{print $2}' "/proc/$p/stack" 2>/dev/null | head -n 6 | tr '\n' ' ')"
+	done
+	echo "pods:"
+	timeout 30 "$K8S_BIN/kubectl" --kubeconfig "$KUBECONFIG_ADMIN" get pods -A -o wide --request-timeout=20s 2>&1 | head -n 30
+	echo "containerd, last lines:"
+	journalctl -u containerd -n 15 --no-pager -o cat 2>&1 | cut -c1-250
+	echo "kubelet, last errors:"
+	journalctl -u skiff-kubelet -n 400 --no-pager -o cat 2>&1 | grep -E '^E[0-9]{4}' | tail -n 10 | cut -c1-250
+	echo "kernel, last lines:"
+	dmesg 2>&1 | tail -n 15
+}
+# The watchdog: K8S_DIAG_AFTER seconds after the suite began (run.sh sets
+# it a little before the VM's time limit) a hung stage says where it hangs.
+watchdog=''
+if [[ ${K8S_DIAG_AFTER:-0} =~ ^[1-9][0-9]*$ ]]; then
+	(sleep "$K8S_DIAG_AFTER" && diagnose >&2) &
+	watchdog=$!
+fi
+trap '[[ -n $watchdog ]] && kill $watchdog 2>/dev/null; for u in skiff-kubelet skiff-apiserver containerd; do journalctl -u $u --no-pager >"$OUT/$u.log" 2>&1; done; k8s_stop >/dev/null 2>&1' EXIT
 k8s_containerd || { echo "FAIL $name/setup: containerd 2.x with the shim"; exit 1; }
 k8s_start >"$OUT/start.log" 2>&1 || {
 	echo "FAIL $name/setup: $(tail -n 1 "$OUT/start.log")"
@@ -349,6 +378,7 @@ run_handler() {
 	: >"$OUT/results-$H"
 	for t in "${TESTS[@]}"; do
 		t1=$SECONDS
+		echo "$t/$H" >"$OUT/current"
 		if [[ $t == loop && $LOOP_HANDLERS != *" $H "* ]]; then
 			st=skipped
 			: >"$OUT/$t-$H.err"

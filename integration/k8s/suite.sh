@@ -69,7 +69,11 @@ diagnose() {
 # it a little before the VM's time limit) a hung stage says where it hangs.
 watchdog=''
 if [[ ${K8S_DIAG_AFTER:-0} =~ ^[1-9][0-9]*$ ]]; then
-	(sleep "$K8S_DIAG_AFTER" && diagnose >&2) &
+	# To the console too (hack/vm/run shows its tail on a timeout): it
+	# does not go through the shared directory the guest's output does.
+	(sleep "$K8S_DIAG_AFTER" && diagnose >"$OUT/diagnose.txt" 2>&1
+	while IFS= read -r l; do printf '<3>k8s: %.900s\n' "$l" >/dev/kmsg; done <"$OUT/diagnose.txt"
+	cat "$OUT/diagnose.txt" >&2) &
 	watchdog=$!
 fi
 trap '[[ -n $watchdog ]] && kill $watchdog 2>/dev/null; for u in skiff-kubelet skiff-apiserver containerd; do journalctl -u $u --no-pager >"$OUT/$u.log" 2>&1; done; k8s_stop >/dev/null 2>&1' EXIT

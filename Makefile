@@ -17,8 +17,11 @@ APT_PACKAGES := build-essential pkg-config libseccomp-dev busybox-static jq proc
 all: build
 
 # Debian packages and a Rust toolchain (rustup, only if cargo is missing).
+# A package installed for two architectures (libseccomp-dev, once
+# build-arm64 added its arm64 copy) is found by its native name.
 deps:
-	@missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
+	@arch=$$(dpkg --print-architecture); \
+	missing=$$(for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || dpkg -s $$p:$$arch >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 		echo "installing: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \

@@ -1,6 +1,7 @@
 //! Records the git commit for `skiff --version`, and relinks when the
 //! function order the Makefile hands the linker changes (hack/order/gen).
-//! On x86_64 musl, links skiff's own `memcpy` in (src/memcpy.rs).
+//! On x86_64 musl, links skiff's own `memcpy` in (src/memcpy.rs); on musl,
+//! its own `open` (src/open.rs).
 fn main() {
     let commit = std::process::Command::new("git")
         .args(["rev-parse", "--short=12", "HEAD"])
@@ -17,5 +18,8 @@ fn main() {
     let cfg = |k: &str| std::env::var(k).unwrap_or_default();
     if cfg("CARGO_CFG_TARGET_ARCH") == "x86_64" && cfg("CARGO_CFG_TARGET_ENV") == "musl" {
         println!("cargo:rustc-link-arg-bins=-Wl,--wrap=memcpy");
+    }
+    if cfg("CARGO_CFG_TARGET_ENV") == "musl" {
+        println!("cargo:rustc-link-arg-bins=-Wl,--wrap=open");
     }
 }

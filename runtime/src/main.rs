@@ -5,6 +5,7 @@ mod commands;
 mod logging;
 #[cfg(target_arch = "x86_64")]
 mod memcpy;
+mod open;
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -108,9 +108,30 @@ pub(crate) fn unescape_mountinfo(s: &str) -> std::ffi::OsString {
     std::ffi::OsString::from_vec(out)
 }
 
+/// The `SigIgn:` mask of a `/proc/PID/status` text: bit n-1 set when
+/// signal n is ignored.
+pub fn parse_sig_ign(status: &str) -> Option<u64> {
+    let hex = status.lines().find_map(|l| l.strip_prefix("SigIgn:"))?;
+    u64::from_str_radix(hex.trim(), 16).ok()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn sig_ign_mask() {
+        let status =
+            "Name:\tsh\nSigBlk:\t0000000000000000\nSigIgn:\t8000000200001000\nSigCgt:\t0\n";
+        // SIGPIPE (13), signal 34 and 64.
+        assert_eq!(
+            parse_sig_ign(status),
+            Some((1 << 12) | (1 << 33) | (1 << 63))
+        );
+        assert_eq!(parse_sig_ign("Name:\tsh\n"), None);
+        let own = read_text("/proc/thread-self/status").unwrap();
+        assert!(parse_sig_ign(&own).is_some());
+    }
 
     #[test]
     fn stat_with_odd_comm() {

@@ -137,6 +137,9 @@ pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
         Err(Errno::ENOENT) => {}
         Err(e) => return Err(e).step(|| format!("open {} in rootfs", path.display())),
     }
+    if let Some(fd) = mkdir_last(root, path)? {
+        return Ok(fd);
+    }
     let path = &follow_dangling(root, path)?;
     let mut cur = PathBuf::new();
     let mut fd = open_in_root(root, Path::new("."), flags).step(|| "open rootfs".into())?;
@@ -164,6 +167,34 @@ pub fn mkdir_all(root: BorrowedFd, path: &Path) -> Result<OwnedFd> {
         };
     }
     Ok(fd)
+}
+
+/// The common case of [`mkdir_all`]: only the last component of `path` is
+/// missing, and it is no symlink. Then it is made in its parent (resolved
+/// in `root`) and opened: 5 system calls, where the walk over every
+/// component takes 16 (a mount point such as /dev/pts). `None` when that
+/// is not the case, for the full walk.
+fn mkdir_last(root: BorrowedFd, path: &Path) -> Result<Option<OwnedFd>> {
+    let rel = rel(path);
+    let (Some(parent), Some(Component::Normal(name))) =
+        (rel.parent(), rel.components().next_back())
+    else {
+        return Ok(None);
+    };
+    let Ok(dir) = open_in_root(root, parent, libc::O_PATH | libc::O_DIRECTORY) else {
+        return Ok(None);
+    };
+    // A dangling symlink reads; a missing name is ENOENT.
+    if nix::fcntl::readlinkat(Some(dir.as_raw_fd()), name) != Err(Errno::ENOENT) {
+        return Ok(None);
+    }
+    match nix::sys::stat::mkdirat(Some(dir.as_raw_fd()), name, Mode::from_bits_truncate(0o755)) {
+        Ok(()) | Err(Errno::EEXIST) => {}
+        Err(e) => return Err(e).step(|| format!("mkdir {} in rootfs", path.display())),
+    }
+    open_in_root(root, path, libc::O_PATH | libc::O_DIRECTORY)
+        .step(|| format!("open {} in rootfs", path.display()))
+        .map(Some)
 }
 
 /// Make sure a file exists at `path` inside `root` (creating its parents),

@@ -13,10 +13,33 @@ use nix::sys::signal::{sigprocmask, SigSet, SigmaskHow};
 use oci_spec::runtime::{PosixRlimitType, Process};
 
 use crate::error::{Error, Result, SysContext};
+use crate::resolve;
 use crate::security::caps::{self, CapSets};
 use crate::security::seccomp::load as seccomp;
 use crate::sys;
 use crate::user;
+
+/// The signals this thread ignores, from its status in the container's
+/// `/proc` when that is a real procfs no mount redirects (see
+/// [`resolve::open_proc`]); all of them when it cannot be read (no `/proc`
+/// in the container), so that every one is reset. One read instead of an
+/// rt_sigaction per signal.
+fn ignored_signals() -> u64 {
+    use std::io::Read;
+    let read = || -> Option<u64> {
+        use std::os::unix::fs::OpenOptionsExt;
+        let root = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
+            .open("/")
+            .ok()?;
+        let fd = resolve::open_proc(root.as_fd(), "thread-self/status", libc::O_RDONLY).ok()?;
+        let mut text = String::new();
+        std::fs::File::from(fd).read_to_string(&mut text).ok()?;
+        crate::procfs::parse_sig_ign(&text)
+    };
+    read().unwrap_or(u64::MAX)
+}
 
 /// A process ready to be executed: everything resolved, nothing left to parse.
 #[derive(Debug)]
@@ -244,7 +267,7 @@ impl Final {
                 ),
             });
         }
-        sys::reset_signal_dispositions();
+        sys::reset_signal_dispositions(ignored_signals());
         sigprocmask(SigmaskHow::SIG_SETMASK, Some(&SigSet::empty()), None)
             .step(|| "reset signal mask".into())?;
         sys::cloexec_from(3 + self.preserve_fds).step(|| "close fds".into())?;

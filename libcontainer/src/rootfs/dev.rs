@@ -74,6 +74,8 @@ pub fn config_devices(devs: &[LinuxDevice]) -> Vec<Device> {
 /// Create `devs` under the rootfs open at `root`: mknod, or a bind mount of
 /// the host's node when in a user namespace (where mknod is not allowed).
 pub fn create_devices(root: BorrowedFd, devs: &[Device], bind: bool) -> Result<()> {
+    // Most nodes share a parent (/dev): resolved once for a run of them.
+    let mut last: Option<(&Path, OwnedFd)> = None;
     for d in devs {
         let path = Path::new(&d.path);
         if bind {
@@ -84,7 +86,12 @@ pub fn create_devices(root: BorrowedFd, devs: &[Device], bind: bool) -> Result<(
                 .step(|| format!("bind device {}", d.path))?;
             continue;
         }
-        let parent = mkdir_all(root, path.parent().unwrap_or(Path::new("/dev")))?;
+        let dir = path.parent().unwrap_or(Path::new("/dev"));
+        let parent = match last.take() {
+            Some((p, fd)) if p == dir => fd,
+            _ => mkdir_all(root, dir)?,
+        };
+        let parent = &last.insert((dir, parent)).1;
         let name = path.file_name().unwrap_or_default();
         let mode = Mode::from_bits_truncate(d.mode);
         let dev = makedev(d.major, d.minor);

@@ -355,17 +355,18 @@ pub fn cloexec_from(first: u32) -> SysResult<()> {
     Ok(())
 }
 
-/// Reset every catchable signal, 1 to 64, to its default action (handlers
-/// and ignores set by the runtime must not leak into the container
-/// process). Through rt_sigaction(2) itself: the C libraries refuse the
-/// signals they keep for themselves (32 and 33 in glibc, 32 to 34 in musl),
-/// and an ignored one of those would leak across the exec.
-pub fn reset_signal_dispositions() {
+/// Reset to its default action every signal of `ignored` (bit n-1 for
+/// signal n) among 1 to 64: handlers are reset by execve, but an ignore
+/// set by the runtime or its caller would leak into the container process.
+/// Through rt_sigaction(2) itself: the C libraries refuse the signals they
+/// keep for themselves (32 and 33 in glibc, 32 to 34 in musl), and an
+/// ignored one of those would leak across the exec.
+pub fn reset_signal_dispositions(ignored: u64) {
     // The kernel's struct sigaction, all zero: handler SIG_DFL (0), no
     // flags, no restorer, empty mask, whatever the field order.
     let dfl = [0u64; 4];
     for sig in 1..=64 {
-        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP || ignored & (1 << (sig - 1)) == 0 {
             continue;
         }
         // SAFETY: `dfl` is a valid, zeroed kernel sigaction that outlives the

@@ -49,7 +49,10 @@ mod tests {
         assert_eq!(mode & !0o022, 0o640 & !0o022);
         // SAFETY: as above; O_EXCL makes a second create fail.
         assert_eq!(unsafe { __wrap_open(c.as_ptr(), flags, 0o640) }, -1);
-        assert_eq!(std::io::Error::last_os_error().raw_os_error(), Some(libc::EEXIST));
+        assert_eq!(
+            std::io::Error::last_os_error().raw_os_error(),
+            Some(libc::EEXIST)
+        );
         // No mode given: the file opens read-only all the same.
         // SAFETY: as above.
         let fd = unsafe { __wrap_open(c.as_ptr(), libc::O_RDONLY, 0) };

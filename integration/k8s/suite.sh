@@ -43,8 +43,9 @@ mkdir -p "$OUT"
 t0=$SECONDS
 # kubectl alone runs ~150 times.
 local_bins "$K8S_BIN"/{kubectl,kubelet,kube-apiserver,etcd} "$CD2_BIN"/* || exit 1
-# diagnose: what the cluster's processes wait on, on stderr (the
-# watchdog's report when the stage nears its time limit).
+# diagnose: what the cluster's processes wait on, on stdout (the
+# watchdog's report when the stage nears its time limit; the watchdog
+# sends it to stderr and the console).
 diagnose() {
 	local p
 	echo "# $name: running for $((SECONDS - t0))s, in test '$(cat "$OUT/current" 2>/dev/null)'; what it waits on:"

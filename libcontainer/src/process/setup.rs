@@ -27,12 +27,7 @@ use crate::user;
 fn ignored_signals() -> u64 {
     use std::io::Read;
     let read = || -> Option<u64> {
-        use std::os::unix::fs::OpenOptionsExt;
-        let root = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_PATH | libc::O_DIRECTORY)
-            .open("/")
-            .ok()?;
+        let root = std::fs::File::open("/").ok()?;
         let fd = resolve::open_proc(root.as_fd(), "thread-self/status", libc::O_RDONLY).ok()?;
         let mut text = String::new();
         std::fs::File::from(fd).read_to_string(&mut text).ok()?;
